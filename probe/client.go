@@ -1,0 +1,578 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Endpoint is what the client needs to know of a target. It is built from
+// the config (or from bench's flags) so that this package does not depend on
+// the config schema.
+type Endpoint struct {
+	Name               string // label value; never the URL
+	URL                string // base URL; a trailing /v1 is tolerated
+	Model              string
+	Kind               string // chat | completions
+	APIKey             string // sent as a bearer token; never logged
+	Timeout            time.Duration
+	IdleTimeout        time.Duration // longest silence between stream reads
+	MaxResponseBytes   int64
+	Stream             bool
+	SupportsMinTokens  bool // vLLM extensions min_tokens and ignore_eos
+	InsecureSkipVerify bool
+	Headers            map[string]string
+}
+
+// Request is the workload's part of one request.
+type Request struct {
+	System      string
+	Prompt      string
+	MaxTokens   int
+	MinTokens   int
+	Temperature *float64
+}
+
+// Defaults applied where an Endpoint leaves a field zero.
+const (
+	DefaultTimeout          = 60 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultMaxResponseBytes = 16 << 20
+	maxEventBytes           = 1 << 20
+)
+
+// Client sends requests to one endpoint. It is safe for concurrent use; its
+// connection pool is its own so that one target's load cannot starve another.
+type Client struct {
+	ep   Endpoint
+	url  string
+	http *http.Client
+	now  func() time.Time
+}
+
+// NewClient returns a client for ep.
+func NewClient(ep Endpoint) *Client {
+	if ep.Timeout <= 0 {
+		ep.Timeout = DefaultTimeout
+	}
+	if ep.IdleTimeout <= 0 || ep.IdleTimeout > ep.Timeout {
+		ep.IdleTimeout = min(DefaultIdleTimeout, ep.Timeout)
+	}
+	if ep.MaxResponseBytes <= 0 {
+		ep.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if ep.Kind == "" {
+		ep.Kind = "chat"
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: ep.Timeout,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   4096, // a soak reuses its streams' connections
+		IdleConnTimeout:       90 * time.Second,
+		// Compression makes servers and proxies buffer a stream; we want
+		// every chunk the moment it is sent.
+		DisableCompression: true,
+		TLSClientConfig:    &tls.Config{InsecureSkipVerify: ep.InsecureSkipVerify}, //nolint:gosec // opt-in per target
+	}
+	return &Client{
+		ep:  ep,
+		url: endpointURL(ep.URL, ep.Kind),
+		http: &http.Client{
+			Transport: tr,
+			// A redirect to another host could carry the API key away;
+			// it is reported, not followed.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now: time.Now,
+	}
+}
+
+// Endpoint returns the endpoint the client was made for, defaults applied.
+func (c *Client) Endpoint() Endpoint { return c.ep }
+
+// CloseIdle closes idle connections (on reload or shutdown).
+func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+func endpointURL(base, kind string) string {
+	base = strings.TrimRight(base, "/")
+	base = strings.TrimSuffix(base, "/v1")
+	switch kind {
+	case "completions":
+		return base + "/v1/completions"
+	default:
+		return base + "/v1/chat/completions"
+	}
+}
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+	// vLLM extension: usage in every chunk, so a chunk's token count is known.
+	ContinuousUsageStats bool `json:"continuous_usage_stats,omitempty"`
+}
+
+type requestBody struct {
+	Model         string         `json:"model"`
+	Messages      []message      `json:"messages,omitempty"`
+	Prompt        string         `json:"prompt,omitempty"`
+	MaxTokens     int            `json:"max_tokens,omitempty"`
+	MinTokens     int            `json:"min_tokens,omitempty"`
+	IgnoreEOS     bool           `json:"ignore_eos,omitempty"`
+	Temperature   *float64       `json:"temperature,omitempty"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+}
+
+// Body returns the JSON body the client sends for req.
+func (c *Client) Body(req Request) ([]byte, error) {
+	b := requestBody{
+		Model:       c.ep.Model,
+		MaxTokens:   req.MaxTokens,
+		Temperature: req.Temperature,
+		Stream:      c.ep.Stream,
+	}
+	if c.ep.SupportsMinTokens && req.MinTokens > 0 {
+		b.MinTokens = req.MinTokens
+		b.IgnoreEOS = true
+	}
+	if c.ep.Stream {
+		b.StreamOptions = &streamOptions{IncludeUsage: true, ContinuousUsageStats: c.ep.SupportsMinTokens}
+	}
+	switch c.ep.Kind {
+	case "completions":
+		b.Prompt = req.System + req.Prompt
+	default:
+		if req.System != "" {
+			b.Messages = append(b.Messages, message{Role: "system", Content: req.System})
+		}
+		b.Messages = append(b.Messages, message{Role: "user", Content: req.Prompt})
+	}
+	return json.Marshal(b)
+}
+
+var errIdle = errors.New("no data from server within idle timeout")
+
+// Do sends one request and returns its Record. It never returns an error:
+// every failure is a classified Record, because a failure is a measurement.
+func (c *Client) Do(ctx context.Context, req Request) *Record {
+	rec := &Record{Target: c.ep.Name, Model: c.ep.Model, Kind: c.ep.Kind}
+	body, err := c.Body(req)
+	if err != nil {
+		rec.Start = c.now()
+		return c.fail(rec, ResultProtocol, fmt.Errorf("encoding request: %w", err))
+	}
+	return c.send(ctx, rec, body)
+}
+
+func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, context.DeadlineExceeded)
+	defer cancel()
+	ctx, cancelIdle := context.WithCancelCause(ctx)
+	defer cancelIdle(nil)
+
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		rec.Start = c.now()
+		return c.fail(rec, ResultProtocol, errors.New("building request: invalid URL"))
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if c.ep.Stream {
+		hreq.Header.Set("Accept", "text/event-stream")
+	}
+	for k, v := range c.ep.Headers {
+		hreq.Header.Set(k, v)
+	}
+	if c.ep.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.ep.APIKey)
+	}
+
+	// The idle timer covers the wait for headers and every silence between
+	// reads of the body; the overall timeout covers the whole request.
+	idle := time.AfterFunc(c.ep.IdleTimeout, func() { cancelIdle(errIdle) })
+	defer idle.Stop()
+
+	rec.Start = c.now()
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		rec.End = c.now()
+		return c.classifyErr(ctx, rec, err)
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, never much: a
+		// hostile server must not keep us reading.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+		resp.Body.Close()
+	}()
+	rec.HTTPStatus = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		msg := readErrorBody(resp.Body)
+		rec.End = c.now()
+		return c.fail(rec, statusResult(resp.StatusCode), fmt.Errorf("HTTP %d%s", resp.StatusCode, msg))
+	}
+	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle, idleAfter: c.ep.IdleTimeout}
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if c.ep.Stream {
+		if mediaType != "text/event-stream" {
+			rec.End = c.now()
+			return c.fail(rec, ResultProtocol, fmt.Errorf("expected text/event-stream, got %q", mediaType))
+		}
+		c.readStream(ctx, rec, limited)
+	} else {
+		c.readPlain(ctx, rec, limited)
+	}
+	return rec
+}
+
+func statusResult(code int) Result {
+	switch {
+	case code == http.StatusTooManyRequests:
+		return ResultHTTP429
+	case code >= 500:
+		return ResultHTTP5xx
+	case code >= 400:
+		return ResultHTTP4xx
+	default: // 1xx, 3xx (redirects are not followed), 204-like oddities
+		return ResultProtocol
+	}
+}
+
+// readErrorBody returns a short excerpt of an error body's message, for logs.
+func readErrorBody(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 2048))
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && len(e.Error) > 0 {
+		return ": " + errorMessage(e.Error)
+	}
+	return ""
+}
+
+// errorMessage pulls a printable message out of an OpenAI-style error value,
+// which is either an object with "message" or a plain string.
+func errorMessage(raw json.RawMessage) string {
+	var obj struct {
+		Message string `json:"message"`
+	}
+	var s string
+	switch {
+	case json.Unmarshal(raw, &obj) == nil && obj.Message != "":
+		s = obj.Message
+	case json.Unmarshal(raw, &s) == nil:
+	default:
+		s = string(raw)
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+func (c *Client) fail(rec *Record, res Result, err error) *Record {
+	rec.Result = res
+	rec.Error = err.Error()
+	if rec.End.IsZero() {
+		rec.End = c.now()
+	}
+	return rec
+}
+
+// classifyErr turns a transport or body error into a Result. The URL is kept
+// out of the message: it may carry credentials in its query.
+func (c *Client) classifyErr(ctx context.Context, rec *Record, err error) *Record {
+	if cause := context.Cause(ctx); cause != nil {
+		switch {
+		case errors.Is(cause, errIdle):
+			return c.fail(rec, ResultTimeout, errIdle)
+		case errors.Is(cause, context.DeadlineExceeded):
+			return c.fail(rec, ResultTimeout, fmt.Errorf("request timeout %s exceeded", c.ep.Timeout))
+		default:
+			return c.fail(rec, ResultCanceled, errors.New("canceled"))
+		}
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		return c.fail(rec, ResultTimeout, err)
+	}
+	if errors.Is(err, errTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrTruncated) {
+		return c.fail(rec, ResultProtocol, err)
+	}
+	return c.fail(rec, ResultConnection, err)
+}
+
+var errTooLarge = errors.New("response larger than max_response_bytes")
+
+// limitReader caps the body size and re-arms the idle timer on every read.
+type limitReader struct {
+	r         io.Reader
+	n         int64
+	idle      *time.Timer
+	idleAfter time.Duration
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if n > 0 {
+		l.idle.Reset(l.idleAfter)
+	}
+	return n, err
+}
+
+// chunk is the part of a streamed chunk we read. Text fields are kept raw:
+// we only need to know whether they are non-empty, and RawMessage reuses its
+// buffer when the struct is reused, so parsing does not allocate per chunk.
+type chunk struct {
+	Choices []struct {
+		Delta struct {
+			Content          json.RawMessage `json:"content"`
+			ReasoningContent json.RawMessage `json:"reasoning_content"`
+			Reasoning        json.RawMessage `json:"reasoning"` // some servers' name for it
+		} `json:"delta"`
+		Text         json.RawMessage `json:"text"` // completions
+		FinishReason json.RawMessage `json:"finish_reason"`
+	} `json:"choices"`
+	Usage   *usage          `json:"usage"`
+	Timings *timings        `json:"timings"` // llama.cpp
+	Error   json.RawMessage `json:"error"`
+}
+
+type usage struct {
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
+}
+
+type timings struct {
+	PromptMS    float64 `json:"prompt_ms"`
+	PredictedMS float64 `json:"predicted_ms"`
+}
+
+// nonEmptyString reports whether raw is a JSON string with content.
+func nonEmptyString(raw json.RawMessage) bool {
+	return len(raw) > 2 && raw[0] == '"'
+}
+
+func (ch *chunk) reset() {
+	for i := range ch.Choices {
+		c := &ch.Choices[i]
+		c.Delta.Content = c.Delta.Content[:0]
+		c.Delta.ReasoningContent = c.Delta.ReasoningContent[:0]
+		c.Delta.Reasoning = c.Delta.Reasoning[:0]
+		c.Text = c.Text[:0]
+		c.FinishReason = c.FinishReason[:0]
+	}
+	ch.Choices = ch.Choices[:0]
+	ch.Usage = nil
+	ch.Timings = nil
+	ch.Error = ch.Error[:0]
+}
+
+var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+
+func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
+	sse := NewSSEReader(body, maxEventBytes)
+	sse.now = c.now
+	ch := chunkPool.Get().(*chunk)
+	defer chunkPool.Put(ch)
+	chunks := 0    // output-carrying chunks
+	lastUsage := 0 // completion tokens reported so far (continuous usage)
+	done := false
+	for {
+		ev, err := sse.Next()
+		if err != nil {
+			rec.End = c.now()
+			if err == io.EOF {
+				break
+			}
+			c.classifyErr(ctx, rec, err)
+			c.finishTokens(rec, chunks)
+			return
+		}
+		if string(ev.Data) == "[DONE]" {
+			rec.End = ev.At
+			done = true
+			break
+		}
+		ch.reset()
+		if err := json.Unmarshal(ev.Data, ch); err != nil {
+			rec.End = ev.At
+			c.fail(rec, ResultProtocol, fmt.Errorf("invalid JSON in stream chunk %d", chunks+1))
+			c.finishTokens(rec, chunks)
+			return
+		}
+		if len(ch.Error) > 0 && string(ch.Error) != "null" {
+			rec.End = ev.At
+			c.fail(rec, ResultProtocol, fmt.Errorf("error in stream: %s", errorMessage(ch.Error)))
+			c.finishTokens(rec, chunks)
+			return
+		}
+		output, answer := false, false
+		for i := range ch.Choices {
+			cc := &ch.Choices[i]
+			if nonEmptyString(cc.Delta.Content) || nonEmptyString(cc.Text) {
+				output, answer = true, true
+			}
+			if nonEmptyString(cc.Delta.ReasoningContent) || nonEmptyString(cc.Delta.Reasoning) {
+				output = true
+			}
+			if nonEmptyString(cc.FinishReason) {
+				var fr string
+				_ = json.Unmarshal(cc.FinishReason, &fr)
+				rec.FinishReason = fr
+			}
+		}
+		if output {
+			// TTFT: the first chunk carrying output of either kind; a
+			// role-only first chunk has none and does not count.
+			if rec.FirstToken.IsZero() {
+				rec.FirstToken = ev.At
+			}
+			if answer && rec.FirstAnswer.IsZero() {
+				rec.FirstAnswer = ev.At
+			}
+			k := int32(1)
+			if ch.Usage != nil && ch.Usage.CompletionTokens > lastUsage {
+				// continuous usage stats: this chunk's share of the tokens
+				k = int32(ch.Usage.CompletionTokens - lastUsage)
+				lastUsage = ch.Usage.CompletionTokens
+			}
+			rec.Chunks = append(rec.Chunks, ev.At.Sub(rec.Start))
+			if k != 1 || rec.ChunkTokens != nil {
+				if rec.ChunkTokens == nil {
+					rec.ChunkTokens = make([]int32, len(rec.Chunks)-1, cap(rec.Chunks))
+					for i := range rec.ChunkTokens {
+						rec.ChunkTokens[i] = 1
+					}
+				}
+				rec.ChunkTokens = append(rec.ChunkTokens, k)
+			}
+			chunks++
+		}
+		if ch.Usage != nil {
+			c.applyUsage(rec, ch.Usage)
+		}
+		if ch.Timings != nil {
+			rec.ServerPrefill = time.Duration(ch.Timings.PromptMS * float64(time.Millisecond))
+			rec.ServerDecode = time.Duration(ch.Timings.PredictedMS * float64(time.Millisecond))
+		}
+	}
+	c.finishTokens(rec, chunks)
+	switch {
+	case done, rec.FinishReason != "":
+		// A body that ends without [DONE] after a finish_reason is complete:
+		// some servers omit the terminator.
+		rec.Result = ResultSuccess
+	default:
+		c.fail(rec, ResultProtocol, errors.New("stream ended without [DONE] or finish_reason"))
+	}
+	if rec.Result == ResultSuccess && chunks == 0 {
+		c.fail(rec, ResultProtocol, errors.New("stream carried no output tokens"))
+	}
+}
+
+func (c *Client) applyUsage(rec *Record, u *usage) {
+	rec.UsageReported = true
+	rec.InputTokens = u.PromptTokens
+	rec.OutputTokens = u.CompletionTokens
+	if u.PromptTokensDetails != nil {
+		rec.CachedTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		rec.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
+}
+
+// finishTokens falls back to counting output chunks when the server sent no
+// usage: an estimate, and the record says so (UsageReported false).
+func (c *Client) finishTokens(rec *Record, chunks int) {
+	if !rec.UsageReported {
+		n := 0
+		if rec.ChunkTokens != nil {
+			for _, k := range rec.ChunkTokens {
+				n += int(k)
+			}
+		} else {
+			n = chunks
+		}
+		rec.OutputTokens = n
+	}
+}
+
+type plainResponse struct {
+	Choices []struct {
+		Message struct {
+			Content          *string `json:"content"`
+			ReasoningContent *string `json:"reasoning_content"`
+		} `json:"message"`
+		Text         *string `json:"text"`
+		FinishReason string  `json:"finish_reason"`
+	} `json:"choices"`
+	Usage   *usage          `json:"usage"`
+	Timings *timings        `json:"timings"`
+	Error   json.RawMessage `json:"error"`
+}
+
+func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
+	b, err := io.ReadAll(body)
+	rec.End = c.now()
+	if err != nil {
+		c.classifyErr(ctx, rec, err)
+		return
+	}
+	var pr plainResponse
+	if err := json.Unmarshal(b, &pr); err != nil {
+		c.fail(rec, ResultProtocol, errors.New("invalid JSON response body"))
+		return
+	}
+	if len(pr.Error) > 0 && string(pr.Error) != "null" {
+		c.fail(rec, ResultProtocol, fmt.Errorf("error in response: %s", errorMessage(pr.Error)))
+		return
+	}
+	if len(pr.Choices) == 0 {
+		c.fail(rec, ResultProtocol, errors.New("response has no choices"))
+		return
+	}
+	rec.FinishReason = pr.Choices[0].FinishReason
+	if pr.Usage != nil {
+		c.applyUsage(rec, pr.Usage)
+	}
+	if pr.Timings != nil {
+		rec.ServerPrefill = time.Duration(pr.Timings.PromptMS * float64(time.Millisecond))
+		rec.ServerDecode = time.Duration(pr.Timings.PredictedMS * float64(time.Millisecond))
+	}
+	rec.Result = ResultSuccess
+}
