@@ -1,0 +1,284 @@
+// Package daemon runs the configured probes on their schedules and applies
+// new configs without disturbing what did not change.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmprobe/llmprobe/collector"
+	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/schedule"
+	"github.com/llmprobe/llmprobe/workload"
+)
+
+// Daemon owns the scheduler, the clients and the probes' last results.
+type Daemon struct {
+	logger  *slog.Logger
+	metrics *collector.Metrics
+	sched   *schedule.Scheduler
+
+	mu      sync.RWMutex
+	cfg     *config.Config
+	jobs    map[string]*probeJob // by job name
+	clients map[string]*probe.Client
+}
+
+// probeJob is one probe against one target: the unit of scheduling, so a
+// slow target cannot make a probe skip its other targets.
+type probeJob struct {
+	name    string // scheduler job name
+	probe   config.Probe
+	target  config.Target
+	work    config.Workload
+	client  *probe.Client
+	gen     *workload.Generator
+	slo     probe.SLO
+	mu      sync.Mutex
+	last    *ProbeResult
+}
+
+// ProbeResult is the outcome of the last run of one probe on one target.
+type ProbeResult struct {
+	Probe    string          `json:"probe"`
+	Target   string          `json:"target"`
+	Model    string          `json:"model"`
+	Time     time.Time       `json:"time"`
+	Duration time.Duration   `json:"duration_ns"`
+	Success  bool            `json:"success"`
+	Reason   string          `json:"reason,omitempty"`
+	Records  []*probe.Record `json:"records"`
+}
+
+// New returns a daemon with nothing scheduled; call Apply.
+func New(logger *slog.Logger, metrics *collector.Metrics, jitter time.Duration) *Daemon {
+	d := &Daemon{
+		logger:  logger,
+		metrics: metrics,
+		jobs:    map[string]*probeJob{},
+		clients: map[string]*probe.Client{},
+	}
+	d.sched = schedule.New(jitter, func(name string) {
+		logger.Warn("skipped a scheduled run: the previous one is still going", "job", name)
+		metrics.SkippedRun(jobProbe(name))
+	})
+	return d
+}
+
+func jobName(probeName, target string) string { return probeName + "/" + target }
+func jobProbe(job string) string {
+	p, _, _ := strings.Cut(job, "/")
+	return p
+}
+
+// Endpoint maps a configured target to the client's view of it.
+func Endpoint(t *config.Target) probe.Endpoint {
+	return probe.Endpoint{
+		Name:               t.Name,
+		URL:                t.URL,
+		Model:              t.Model,
+		Kind:               t.Kind,
+		APIKey:             string(t.APIKey),
+		Timeout:            time.Duration(t.Timeout),
+		IdleTimeout:        time.Duration(t.IdleTimeout),
+		MaxResponseBytes:   t.MaxResponseBytes,
+		Stream:             t.Streaming(),
+		SupportsMinTokens:  t.SupportsMinTokens,
+		InsecureSkipVerify: t.InsecureSkipVerify,
+		Headers:            t.Headers,
+	}
+}
+
+// SLOOf converts a configured SLO.
+func SLOOf(s config.SLO) probe.SLO {
+	return probe.SLO{TTFT: time.Duration(s.TTFT), ITL: time.Duration(s.ITL), TPOT: time.Duration(s.TPOT), E2E: time.Duration(s.E2E)}
+}
+
+// Apply makes cfg the running config. Jobs whose probe, target and workload
+// are unchanged keep running undisturbed (their schedule, their in-flight
+// run); changed ones are replaced; removed ones stop and their series are
+// deleted. Apply fails, changing nothing, if a workload cannot be built.
+func (d *Daemon) Apply(cfg *config.Config) error {
+	want := map[string]*probeJob{}
+	for _, p := range cfg.Probes {
+		w := cfg.Workload(p.Workload)
+		for _, tn := range p.Targets {
+			t := cfg.Target(tn)
+			if t == nil || w == nil {
+				return fmt.Errorf("probe %q: unknown target %q or workload %q", p.Name, tn, p.Workload)
+			}
+			want[jobName(p.Name, tn)] = &probeJob{name: jobName(p.Name, tn), probe: p, target: *t, work: *w, slo: SLOOf(p.SLO)}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Build everything that can fail before touching the running state.
+	for name, j := range want {
+		if old, ok := d.jobs[name]; ok && sameJob(old, j) {
+			continue
+		}
+		gen, err := workload.New(&j.work)
+		if err != nil {
+			return fmt.Errorf("probe %q: %w", j.probe.Name, err)
+		}
+		j.gen = gen
+	}
+	// Clients are per target and replaced when the target changes.
+	clients := map[string]*probe.Client{}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if c, ok := d.clients[t.Name]; ok && d.cfg != nil && reflect.DeepEqual(d.cfg.Target(t.Name), t) {
+			clients[t.Name] = c
+			continue
+		}
+		clients[t.Name] = probe.NewClient(Endpoint(t))
+	}
+	for name, old := range d.jobs {
+		if j, ok := want[name]; ok && sameJob(old, j) {
+			want[name] = old
+			continue
+		}
+		d.sched.Remove(name)
+		if _, ok := want[name]; !ok {
+			d.metrics.Delete(prometheus.Labels{"target": old.target.Name, "name": old.probe.Name})
+			d.logger.Info("probe removed", "probe", old.probe.Name, "target", old.target.Name)
+		}
+	}
+	for tn, c := range d.clients {
+		if clients[tn] != c {
+			c.CloseIdle()
+		}
+		if cfg.Target(tn) == nil {
+			d.metrics.Delete(prometheus.Labels{"target": tn})
+		}
+	}
+	for name, j := range want {
+		if old, ok := d.jobs[name]; ok && old == j {
+			continue
+		}
+		j.client = clients[j.target.Name]
+		d.metrics.InitTarget(j.target.Name, j.target.Model, "probe", j.probe.Name)
+		if err := d.sched.Add(name, j.probe.Schedule, true, func(ctx context.Context) { d.run(ctx, j) }); err != nil {
+			// config validation uses the same parser, so this is a bug
+			return fmt.Errorf("probe %q: %w", j.probe.Name, err)
+		}
+	}
+	d.jobs = want
+	d.clients = clients
+	d.cfg = cfg
+	return nil
+}
+
+// sameJob reports whether a job's definition is unchanged. Generators and
+// clients are derived state and not compared.
+func sameJob(a, b *probeJob) bool {
+	return reflect.DeepEqual(a.probe, b.probe) && reflect.DeepEqual(a.target, b.target) && reflect.DeepEqual(a.work, b.work)
+}
+
+func (d *Daemon) run(ctx context.Context, j *probeJob) {
+	res := d.runOnce(ctx, j, nil)
+	if ctx.Err() != nil && !res.Success {
+		return // stopped or replaced: not a measurement of the server
+	}
+	d.metrics.ProbeDone(res.Target, res.Probe, res.Success, res.Duration, res.Time)
+	if res.Success {
+		d.logger.Debug("probe succeeded", "probe", res.Probe, "target", res.Target, "took", res.Duration)
+	} else {
+		d.logger.Warn("probe failed", "probe", res.Probe, "target", res.Target, "reason", res.Reason)
+	}
+}
+
+// runOnce runs a probe's requests against its target, feeds the metrics
+// and remembers the result. obs, when set, also sees every record.
+func (d *Daemon) runOnce(ctx context.Context, j *probeJob, obs func(*probe.Record)) *ProbeResult {
+	start := time.Now()
+	res := &ProbeResult{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Success: true}
+	n := max(j.probe.Requests, 1)
+	inflight := d.metrics.InFlight(j.target.Name)
+	for range n {
+		if ctx.Err() != nil {
+			res.Success, res.Reason = false, "canceled"
+			break
+		}
+		inflight.Inc()
+		rec := j.client.Do(ctx, j.gen.Next())
+		inflight.Dec()
+		rec.Phase, rec.Name = "probe", j.probe.Name
+		if ctx.Err() == nil || rec.Success() {
+			d.metrics.Observe(rec)
+		}
+		if obs != nil {
+			obs(rec)
+		}
+		res.Records = append(res.Records, rec)
+		if err := j.slo.Check(rec); err != nil && res.Success {
+			res.Success = false
+			res.Reason = err.Error()
+			if rec.Error != "" {
+				res.Reason += ": " + rec.Error
+			}
+		}
+	}
+	res.Time = time.Now()
+	res.Duration = res.Time.Sub(start)
+	j.mu.Lock()
+	j.last = res
+	j.mu.Unlock()
+	return res
+}
+
+// Status is a snapshot of every probe job, for the status page.
+type Status struct {
+	Probe  string       `json:"probe"`
+	Target string       `json:"target"`
+	Model  string       `json:"model"`
+	Next   time.Time    `json:"next"`
+	Last   *ProbeResult `json:"last,omitempty"`
+}
+
+// Statuses returns every job's status, sorted by probe then target.
+func (d *Daemon) Statuses() []Status {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]Status, 0, len(d.jobs))
+	for name, j := range d.jobs {
+		j.mu.Lock()
+		out = append(out, Status{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Next: d.sched.Next(name), Last: j.last})
+		j.mu.Unlock()
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Probe != out[b].Probe {
+			return out[a].Probe < out[b].Probe
+		}
+		return out[a].Target < out[b].Target
+	})
+	return out
+}
+
+// Config returns the running config.
+func (d *Daemon) Config() *config.Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}
+
+// Stop stops the scheduler, giving running probes grace to finish.
+func (d *Daemon) Stop(grace time.Duration) {
+	if !d.sched.Stop(grace) {
+		d.logger.Warn("probes still running after the shutdown grace period were canceled", "grace", grace)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		c.CloseIdle()
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/sim"
+)
+
+//go:embed demo.yaml
+var demoConfig []byte
+
+type demoOptions struct {
+	simListen string
+	sim       sim.Config
+}
+
+func addDemoFlags(cmd *kingpin.CmdClause) *demoOptions {
+	o := &demoOptions{}
+	cmd.Flag("sim.listen", "Address of the built-in simulated model server.").Default("127.0.0.1:0").StringVar(&o.simListen)
+	cmd.Flag("sim.ttft", "Simulated time to first token.").Default("100ms").DurationVar(&o.sim.TTFT)
+	cmd.Flag("sim.itl", "Simulated inter-token latency.").Default("10ms").DurationVar(&o.sim.ITL)
+	cmd.Flag("sim.jitter", "Relative standard deviation of simulated latencies.").Default("0.1").Float64Var(&o.sim.Jitter)
+	cmd.Flag("sim.fault.http-500", "Share of simulated requests that fail with 500.").Default("0.02").Float64Var(&o.sim.Faults.HTTP500)
+	return o
+}
+
+// demoConfigFor returns the embedded demo config pointing at simURL.
+func demoConfigFor(simURL string) (*config.Config, error) {
+	return config.Load(bytes.ReplaceAll(demoConfig, []byte("SIM_URL"), []byte(simURL)), "demo.yaml")
+}
+
+func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.sim.Seed = time.Now().UnixNano()
+	_, addr, err := sim.Listen(ctx, o.simListen, o.sim)
+	if err != nil {
+		logger.Error("cannot start the simulated model server", "err", err)
+		return exitError
+	}
+	simURL := "http://" + addr.String()
+	cfg, err := demoConfigFor(simURL)
+	if err != nil {
+		printConfigError(g.stderr, err)
+		return exitError
+	}
+	listen := (*g.web.WebListenAddresses)[0]
+	host := listen
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	fmt.Fprintf(g.stdout, "llmprobe demo: simulated model server at %s\n", simURL)
+	fmt.Fprintf(g.stdout, "llmprobe demo: metrics at http://%s%s (probes every 5s; Ctrl-C stops)\n", host, g.metrics)
+	return serve(logger, g, cfg, func() (*config.Config, error) { return demoConfigFor(simURL) })
+}

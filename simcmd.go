@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/llmprobe/llmprobe/sim"
+)
+
+type simOptions struct {
+	listen string
+	cfg    sim.Config
+}
+
+func addSimFlags(cmd *kingpin.CmdClause) *simOptions {
+	o := &simOptions{}
+	cmd.Flag("listen", "Address to serve the OpenAI-compatible API on.").Default("127.0.0.1:8000").StringVar(&o.listen)
+	cmd.Flag("model", "Served model name.").Default(sim.DefaultModel).StringVar(&o.cfg.Model)
+	cmd.Flag("ttft", "Time to first token, after a decode slot is free.").Default("100ms").DurationVar(&o.cfg.TTFT)
+	cmd.Flag("itl", "Inter-token latency.").Default("10ms").DurationVar(&o.cfg.ITL)
+	cmd.Flag("output-tokens", "Tokens generated per request (max_tokens caps it).").Default("64").IntVar(&o.cfg.OutputTokens)
+	cmd.Flag("max-concurrency", "Sequences decoded at once; more wait in a FIFO queue (0: unlimited).").Default("0").IntVar(&o.cfg.MaxConcurrency)
+	cmd.Flag("max-queue", "Requests that may wait for a slot; more get 429 (0: unlimited).").Default("0").IntVar(&o.cfg.MaxQueue)
+	cmd.Flag("tokens-per-chunk", "Tokens per streamed chunk.").Default("1").IntVar(&o.cfg.TokensPerChunk)
+	cmd.Flag("reasoning-tokens", "Leading tokens sent as reasoning_content.").Default("0").IntVar(&o.cfg.Reasoning)
+	cmd.Flag("jitter", "Relative standard deviation of TTFT and ITL (0: exact).").Default("0").Float64Var(&o.cfg.Jitter)
+	cmd.Flag("seed", "Seed of faults and jitter.").Default("1").Int64Var(&o.cfg.Seed)
+	cmd.Flag("fault.http-429", "Share of requests answered 429.").Default("0").Float64Var(&o.cfg.Faults.HTTP429)
+	cmd.Flag("fault.http-500", "Share of requests answered 500.").Default("0").Float64Var(&o.cfg.Faults.HTTP500)
+	cmd.Flag("fault.disconnect", "Share of streams cut mid-way.").Default("0").Float64Var(&o.cfg.Faults.Disconnect)
+	cmd.Flag("fault.stall", "Share of streams that stall mid-way.").Default("0").Float64Var(&o.cfg.Faults.Stall)
+	return o
+}
+
+func runSim(logger *slog.Logger, g *globals, o *simOptions) int {
+	if err := o.cfg.Validate(); err != nil {
+		fmt.Fprintln(g.stderr, err)
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, addr, err := sim.Listen(ctx, o.listen, o.cfg)
+	if err != nil {
+		logger.Error("cannot listen", "err", err)
+		return exitError
+	}
+	fmt.Fprintf(g.stdout, "llmprobe sim: serving model %q at http://%s/v1 (Ctrl-C stops)\n", o.cfg.Model, addr)
+	<-ctx.Done()
+	return exitOK
+}
