@@ -36,15 +36,15 @@ type Daemon struct {
 // probeJob is one probe against one target: the unit of scheduling, so a
 // slow target cannot make a probe skip its other targets.
 type probeJob struct {
-	name    string // scheduler job name
-	probe   config.Probe
-	target  config.Target
-	work    config.Workload
-	client  *probe.Client
-	gen     *workload.Generator
-	slo     probe.SLO
-	mu      sync.Mutex
-	last    *ProbeResult
+	name   string // scheduler job name
+	probe  config.Probe
+	target config.Target
+	work   config.Workload
+	client *probe.Client
+	gen    *workload.Generator
+	slo    probe.SLO
+	mu     sync.Mutex
+	last   *ProbeResult
 }
 
 // ProbeResult is the outcome of the last run of one probe on one target.
