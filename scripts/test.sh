@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command (README and .ci/run call it): installs the
+# pinned test tools into a cache outside the clone, then runs vet, the test
+# suite (with the race detector on the packages that send requests) and a
+# short run of each fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export LLMPROBE_TOOLS
+LLMPROBE_TOOLS=$(scripts/install-tools.sh)
+
+echo "== gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+
+echo "== go test"
+go test -count=1 ./...
+
+echo "== go test -race (packages that send or serve requests)"
+go test -count=1 -race ./probe/ ./schedule/ ./daemon/
+
+echo "== fuzz (short)"
+FUZZTIME="${FUZZTIME:-10s}"
+go test -run='^$' -fuzz='^FuzzSSEReader$' -fuzztime="$FUZZTIME" ./probe/
+go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./config/
