@@ -219,26 +219,15 @@ func (m *Metrics) SkippedRun(name string) { m.skippedRuns.WithLabelValues(name).
 // InFlight returns the in-flight gauge of a target.
 func (m *Metrics) InFlight(target string) prometheus.Gauge { return m.inFlight.WithLabelValues(target) }
 
-// DeleteTarget removes every series of a target (after a reload removed it),
-// so that dashboards do not show a ghost with its last values.
-func (m *Metrics) DeleteTarget(target string) {
-	l := prometheus.Labels{"target": target}
+// Delete removes every series whose labels match (for example a target or
+// a probe that a reload removed), so that dashboards do not show a ghost
+// with its last values. A series without one of the labels never matches.
+func (m *Metrics) Delete(match prometheus.Labels) {
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
-		m.cachedTokens, m.reasoningTokens, m.retries, m.probeSuccess, m.probeLast, m.probeDuration, m.inFlight} {
-		v.DeletePartialMatch(l)
-	}
-}
-
-// DeleteProbe removes the series of a probe or soak (by name) that a reload
-// removed.
-func (m *Metrics) DeleteProbe(name string) {
-	l := prometheus.Labels{"name": name}
-	for _, v := range []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
-		m.cachedTokens, m.reasoningTokens, m.retries, m.probeSuccess, m.probeLast, m.probeDuration, m.skippedRuns} {
-		v.DeletePartialMatch(l)
+		m.cachedTokens, m.reasoningTokens, m.retries, m.probeSuccess, m.probeLast, m.probeDuration,
+		m.skippedRuns, m.inFlight} {
+		v.DeletePartialMatch(match)
 	}
 }

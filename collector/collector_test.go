@@ -107,7 +107,7 @@ func TestDeleteTarget(t *testing.T) {
 	m.InitTarget("t2", "m", "probe", "hb")
 	m.Observe(record(probe.ResultSuccess))
 	m.ProbeDone("t1", "hb", true, time.Second, time.Unix(1, 0))
-	m.DeleteTarget("t1")
+	m.Delete(prometheus.Labels{"target": "t1"})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
