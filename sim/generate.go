@@ -1,0 +1,418 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// textKind describes a text-generation endpoint's response shape.
+type textKind struct {
+	chat        bool   // chat deltas (role chunk, delta.content) vs completions text
+	idPrefix    string // "chatcmpl-" / "cmpl-"
+	chunkObject string // object of streamed chunks
+	fullObject  string // object of a non-streamed response
+}
+
+// genRequest is a parsed, validated text-generation request.
+type genRequest struct {
+	kind            *textKind
+	stream          bool
+	includeUsage    bool // stream_options.include_usage
+	continuousUsage bool // stream_options.continuous_usage_stats (vLLM)
+	prompt          int  // estimated prompt tokens
+	n               int  // output tokens
+	reasoning       int  // leading output tokens that are reasoning (<= n)
+	finish          string
+}
+
+type fault uint8
+
+const (
+	faultNone fault = iota
+	fault429
+	fault500
+	faultDisconnect
+	faultStall
+)
+
+// reqState is per-request scratch memory, pooled across requests.
+type reqState struct {
+	body      bytes.Buffer
+	head      []byte // response prefix up to and including `"usage":`
+	buf       []byte // the chunk being written
+	content   []byte // non-streamed answer
+	reasoning []byte // non-streamed reasoning
+	timer     *time.Timer
+	pcg       rand.PCG
+	rng       *rand.Rand
+}
+
+func newReqState() *reqState {
+	st := &reqState{
+		head:  make([]byte, 0, 192),
+		buf:   make([]byte, 0, 512),
+		timer: time.NewTimer(time.Hour),
+	}
+	st.timer.Stop()
+	st.rng = rand.New(&st.pcg)
+	return st
+}
+
+const maxPooledBuf = 64 << 10
+
+func (s *Server) getState() *reqState { return s.pool.Get().(*reqState) }
+
+func (s *Server) putState(st *reqState) {
+	st.timer.Stop()
+	if st.body.Cap() > maxPooledBuf {
+		st.body = bytes.Buffer{}
+	}
+	st.body.Reset()
+	if cap(st.buf) > maxPooledBuf {
+		st.buf = make([]byte, 0, 512)
+	}
+	if cap(st.content) > maxPooledBuf {
+		st.content = nil
+	}
+	if cap(st.reasoning) > maxPooledBuf {
+		st.reasoning = nil
+	}
+	s.pool.Put(st)
+}
+
+// draw decides a request's fault and its random bits (id, jitter seed) from
+// the seeded RNG.
+func (s *Server) draw() (f fault, hi, lo uint64) {
+	fs := &s.cfg.Faults
+	s.rngMu.Lock()
+	if fs.any() {
+		u429, u500, uDisc, uStall := s.rng.Float64(), s.rng.Float64(), s.rng.Float64(), s.rng.Float64()
+		switch {
+		case u429 < fs.HTTP429:
+			f = fault429
+		case u500 < fs.HTTP500:
+			f = fault500
+		case uDisc < fs.Disconnect:
+			f = faultDisconnect
+		case uStall < fs.Stall:
+			f = faultStall
+		}
+	}
+	hi, lo = s.rng.Uint64(), s.rng.Uint64()
+	s.rngMu.Unlock()
+	return f, hi, lo
+}
+
+// jitter scales d by a normal factor of mean 1 and stddev cfg.Jitter,
+// clamped at 0.
+func (s *Server) jitter(st *reqState, d time.Duration) time.Duration {
+	if s.cfg.Jitter == 0 {
+		return d
+	}
+	f := 1 + st.rng.NormFloat64()*s.cfg.Jitter
+	if f <= 0 {
+		return 0
+	}
+	return time.Duration(float64(d) * f)
+}
+
+// sleepUntil waits for deadline; false when ctx or the server ended first.
+func (s *Server) sleepUntil(ctx context.Context, t *time.Timer, deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.done:
+			return false
+		default:
+			return true
+		}
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	t.Stop()
+	return false
+}
+
+// flusher returns w's flush function.
+func flusher(w http.ResponseWriter) func() error {
+	switch f := w.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError
+	case http.Flusher:
+		return func() error { f.Flush(); return nil }
+	}
+	return http.NewResponseController(w).Flush
+}
+
+// abortConnection closes the client connection without finishing the
+// response (what was flushed stays sent), so that the client sees a
+// truncated body, or no response at all.
+func abortConnection(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler) // HTTP/2 or a writer that cannot hijack
+}
+
+// generate answers a parsed text-generation request: faults, admission,
+// queueing, then tokens on schedule.
+func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, g *genRequest) {
+	created := time.Now().Unix()
+	f, hi, lo := s.draw()
+	switch f {
+	case fault429:
+		s.st.http429.Add(1)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded (simulated fault).")
+		return
+	case fault500:
+		s.st.http500.Add(1)
+		writeError(w, http.StatusInternalServerError, "Internal server error (simulated fault).")
+		return
+	}
+	ticket, ok := s.lim.admit()
+	if !ok {
+		s.st.rejected.Add(1)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "Too many requests: the server's queue is full.")
+		return
+	}
+	if s.cfg.Jitter != 0 {
+		st.pcg.Seed(hi, lo)
+	}
+	st.head = g.appendHead(st.head[:0], s.modelJSON, hi, lo, created)
+
+	ctx := r.Context()
+	flush := flusher(w)
+	var werr error
+	if g.stream {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		if g.kind.chat {
+			st.buf = g.appendRoleChunk(st.buf[:0], st.head)
+			_, werr = w.Write(st.buf)
+		}
+		if werr == nil {
+			werr = flush()
+		}
+	}
+	if ticket != nil {
+		s.st.queued.Add(1)
+		granted := false
+		if werr == nil {
+			granted = s.lim.wait(ctx, s.done, ticket)
+		} else {
+			s.lim.abandon(ticket)
+		}
+		s.st.queued.Add(-1)
+		if !granted {
+			s.st.canceled.Add(1)
+			return
+		}
+	} else if werr != nil {
+		s.lim.release()
+		s.st.canceled.Add(1)
+		return
+	}
+	s.st.inFlight.Add(1)
+	defer func() {
+		s.st.inFlight.Add(-1)
+		s.lim.release()
+	}()
+
+	// Decode: chunks of up to TokensPerChunk tokens, never mixing
+	// reasoning and answer; chunk j>0 is due len(chunk)*ITL after chunk
+	// j-1, chunk 0 TTFT after the start.
+	faultAt := -1
+	if f == faultDisconnect || f == faultStall {
+		faultAt = min((g.n+1)/2, g.n-1)
+	}
+	st.content, st.reasoning = st.content[:0], st.reasoning[:0]
+	k := s.cfg.TokensPerChunk
+	deadline := time.Now().Add(s.jitter(st, s.cfg.TTFT))
+	for pos := 0; pos < g.n; {
+		end := min(pos+k, g.n)
+		if pos < g.reasoning && end > g.reasoning {
+			end = g.reasoning
+		}
+		if pos > 0 {
+			deadline = deadline.Add(s.jitter(st, time.Duration(end-pos)*s.cfg.ITL))
+		}
+		if !s.sleepUntil(ctx, st.timer, deadline) {
+			s.st.canceled.Add(1)
+			return
+		}
+		if pos >= faultAt && faultAt >= 0 {
+			if f == faultDisconnect {
+				s.st.disconnects.Add(1)
+				abortConnection(w)
+				return
+			}
+			s.st.stalls.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-s.done:
+			}
+			return
+		}
+		if g.stream {
+			st.buf = g.appendTokenChunk(st.buf[:0], st.head, pos, end)
+			if _, werr = w.Write(st.buf); werr == nil {
+				werr = flush()
+			}
+			if werr != nil {
+				s.st.canceled.Add(1)
+				return
+			}
+		} else {
+			for i := pos; i < end; i++ {
+				if i < g.reasoning {
+					st.reasoning = append(st.reasoning, reasoningToken(i)...)
+				} else {
+					st.content = append(st.content, contentToken(i-g.reasoning)...)
+				}
+			}
+		}
+		s.st.outputTokens.Add(int64(end - pos))
+		pos = end
+	}
+
+	if g.stream {
+		st.buf = g.appendEnd(st.buf[:0], st.head)
+		if _, werr = w.Write(st.buf); werr == nil {
+			werr = flush()
+		}
+		if werr != nil {
+			s.st.canceled.Add(1)
+			return
+		}
+	} else {
+		st.buf = g.appendFull(st.buf[:0], st.head, st.reasoning, st.content)
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(st.buf)))
+		w.WriteHeader(http.StatusOK)
+		if _, werr = w.Write(st.buf); werr != nil {
+			s.st.canceled.Add(1)
+			return
+		}
+	}
+	s.st.completed.Add(1)
+}
+
+// appendHead appends the response prefix shared by all chunks of a request:
+// [data: ]{"id":"...","model":"...","object":"...","created":N,"usage":
+func (g *genRequest) appendHead(b, modelJSON []byte, hi, lo uint64, created int64) []byte {
+	obj := g.kind.fullObject
+	if g.stream {
+		b = append(b, "data: "...)
+		obj = g.kind.chunkObject
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, g.kind.idPrefix...)
+	b = appendUUID(b, hi, lo)
+	b = append(b, `","model":`...)
+	b = append(b, modelJSON...)
+	b = append(b, `,"object":"`...)
+	b = append(b, obj...)
+	b = append(b, `","created":`...)
+	b = strconv.AppendInt(b, created, 10)
+	return append(b, `,"usage":`...)
+}
+
+// appendChunkUsage appends the usage value of a streamed chunk: the usage
+// so far with continuous_usage_stats, else null.
+func (g *genRequest) appendChunkUsage(b []byte, done int) []byte {
+	if !g.continuousUsage {
+		return append(b, "null"...)
+	}
+	return appendUsage(b, g.prompt, done, min(done, g.reasoning))
+}
+
+func (g *genRequest) appendRoleChunk(b, head []byte) []byte {
+	b = append(b, head...)
+	b = g.appendChunkUsage(b, 0)
+	return append(b, `,"choices":[{"index":0,"finish_reason":null,"delta":{"role":"assistant"}}]}`+"\n\n"...)
+}
+
+// appendTokenChunk appends the chunk carrying output tokens [from, to).
+func (g *genRequest) appendTokenChunk(b, head []byte, from, to int) []byte {
+	b = append(b, head...)
+	b = g.appendChunkUsage(b, to)
+	switch {
+	case !g.kind.chat:
+		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"text":"`...)
+		for i := from; i < to; i++ {
+			b = append(b, contentToken(i)...)
+		}
+		return append(b, `"}]}`+"\n\n"...)
+	case from < g.reasoning:
+		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"delta":{"reasoning_content":"`...)
+		for i := from; i < to; i++ {
+			b = append(b, reasoningToken(i)...)
+		}
+	default:
+		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"delta":{"content":"`...)
+		for i := from; i < to; i++ {
+			b = append(b, contentToken(i-g.reasoning)...)
+		}
+	}
+	return append(b, `"}}]}`+"\n\n"...)
+}
+
+// appendEnd appends the final chunk (finish_reason), the usage-only chunk
+// if asked for, and [DONE].
+func (g *genRequest) appendEnd(b, head []byte) []byte {
+	b = append(b, head...)
+	b = g.appendChunkUsage(b, g.n)
+	b = append(b, `,"choices":[{"index":0,"finish_reason":"`...)
+	b = append(b, g.finish...)
+	if g.kind.chat {
+		b = append(b, `","delta":{}}]}`+"\n\n"...)
+	} else {
+		b = append(b, `","text":""}]}`+"\n\n"...)
+	}
+	if g.includeUsage {
+		b = append(b, head...)
+		b = appendUsage(b, g.prompt, g.n, g.reasoning)
+		b = append(b, `,"choices":[]}`+"\n\n"...)
+	}
+	return append(b, "data: [DONE]\n\n"...)
+}
+
+// appendFull appends a non-streamed response.
+func (g *genRequest) appendFull(b, head, reasoning, content []byte) []byte {
+	b = append(b, head...)
+	b = appendUsage(b, g.prompt, g.n, g.reasoning)
+	b = append(b, `,"choices":[{"index":0,"finish_reason":"`...)
+	b = append(b, g.finish...)
+	if !g.kind.chat {
+		b = append(b, `","text":"`...)
+		b = append(b, content...)
+		return append(b, `"}]}`...)
+	}
+	b = append(b, `","message":{"role":"assistant",`...)
+	if g.reasoning > 0 {
+		b = append(b, `"reasoning_content":"`...)
+		b = append(b, reasoning...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"content":"`...)
+	b = append(b, content...)
+	return append(b, `"}}]}`...)
+}

@@ -1,0 +1,173 @@
+// Package sim is a simulated OpenAI-compatible model server.
+//
+// It serves POST /v1/chat/completions and POST /v1/completions (streamed as
+// server-sent events or not), GET /v1/models and GET /health, shaped like
+// vLLM's responses (see shared/testdata/captures). It is used by
+// `llmprobe demo`, `llmprobe sim`, the test suite and the benchmarks that
+// measure the client's own accuracy, so its timing is deterministic: with
+// Jitter off, the first output token leaves the server exactly TTFT after
+// the request got a decode slot, and each following token exactly ITL after
+// the previous one (as precisely as the runtime's timers allow). Every chunk
+// is scheduled against an absolute deadline computed from the request's
+// start, so timer errors never accumulate across tokens, and every chunk is
+// flushed as soon as it is written.
+//
+// A chat stream starts with a role-only chunk (delta {"role":"assistant"})
+// written as soon as the request is accepted, before queueing and before
+// TTFT elapses: a client must not count it as the first token. Completions
+// streams have no role chunk (as vLLM), but their headers are flushed on
+// acceptance too.
+//
+// Requests beyond MaxConcurrency wait in a FIFO queue; the wait counts in
+// the client's TTFT. A client that goes away frees its slot (or queue place)
+// and stops its timers at once.
+//
+// Prompt tokens are estimated as ceil(characters / CharsPerToken), at least
+// 1, over the text of all messages (chat) or the prompt (completions); token
+// id arrays in a completions prompt count one token per id.
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults applied by New to zero-valued Config fields.
+const (
+	DefaultModel        = "sim-model"
+	DefaultTTFT         = 100 * time.Millisecond
+	DefaultITL          = 10 * time.Millisecond
+	DefaultOutputTokens = 64
+)
+
+// CharsPerToken is the ratio used to estimate prompt tokens from text:
+// ceil(characters/CharsPerToken), at least 1.
+const CharsPerToken = 4
+
+// MaxBodyBytes limits a request body; larger bodies get 413.
+const MaxBodyBytes = 4 << 20
+
+// Config describes the simulated model. Zero values mean the defaults.
+type Config struct {
+	// Model is the served model name; default "sim-model". Requests naming
+	// another model get 404 with an OpenAI-shaped error; requests naming no
+	// model get this one.
+	Model string
+	// TTFT is the time from the request getting a decode slot (after any
+	// queueing) to the first output token; default 100ms. Use 1ns for
+	// "no delay" (zero means the default).
+	TTFT time.Duration
+	// ITL is the time between tokens; default 10ms. Use 1ns for "no delay".
+	ITL time.Duration
+	// OutputTokens is the number of tokens generated; default 64. The
+	// request's max_tokens (or max_completion_tokens) caps it, and its
+	// min_tokens raises it (up to max_tokens). ignore_eos has no effect.
+	// The finish reason is "length" when max_tokens limited the output,
+	// "stop" otherwise.
+	OutputTokens int
+	// Jitter is the relative standard deviation applied to TTFT and to
+	// each inter-chunk gap (normal, clamped at 0), drawn from the seeded
+	// RNG; 0 (default) turns it off.
+	Jitter float64
+	// MaxConcurrency is the number of sequences decoded at once; 0 means
+	// unlimited. Excess requests wait in a FIFO queue.
+	MaxConcurrency int
+	// MaxQueue is the most requests that may wait for a slot; 0 means
+	// unlimited. Beyond it the server answers 429 with Retry-After.
+	MaxQueue int
+	// TokensPerChunk sends k tokens per SSE chunk (batched or speculative
+	// decoding); default 1. A chunk of k tokens follows the previous one
+	// by k*ITL, so the per-token rate stays 1/ITL.
+	TokensPerChunk int
+	// Reasoning is the number of leading output tokens emitted as
+	// delta.reasoning_content (chat only) before the answer content;
+	// they count in completion_tokens and in
+	// completion_tokens_details.reasoning_tokens. Completions ignore it.
+	Reasoning int
+	// Faults injects failures into a share of requests.
+	Faults Faults
+	// Seed seeds the RNG that draws faults, jitter and token text offsets.
+	// Any value, 0 included, is a valid deterministic seed.
+	Seed int64
+}
+
+// Faults are ratios (0..1) of generation requests that fail, each drawn
+// independently per request from the seeded RNG. When several are drawn for
+// one request the first in field order applies.
+type Faults struct {
+	// HTTP429 answers 429 with Retry-After: 1 and an OpenAI-shaped error.
+	HTTP429 float64
+	// HTTP500 answers 500 with an OpenAI-shaped error.
+	HTTP500 float64
+	// Disconnect starts the stream, sends about half the tokens, then
+	// closes the connection: no final chunk, no [DONE], a broken chunked
+	// body (the client sees an unexpected EOF). Non-streamed requests get
+	// the connection closed, without a response, as far into generation.
+	Disconnect float64
+	// Stall starts the stream, sends about half the tokens, then sends
+	// nothing more until the client goes away or the server closes; the
+	// decode slot is held meanwhile. Non-streamed requests stall as far
+	// into generation, without a response.
+	Stall float64
+}
+
+// Validate reports the first invalid field, if any.
+func (c Config) Validate() error {
+	switch {
+	case c.TTFT < 0:
+		return errors.New("sim: TTFT must not be negative")
+	case c.ITL < 0:
+		return errors.New("sim: ITL must not be negative")
+	case c.OutputTokens < 0:
+		return errors.New("sim: OutputTokens must not be negative")
+	case c.Jitter < 0 || c.Jitter > 10 || c.Jitter != c.Jitter:
+		return errors.New("sim: Jitter must be between 0 and 10")
+	case c.MaxConcurrency < 0:
+		return errors.New("sim: MaxConcurrency must not be negative")
+	case c.MaxQueue < 0:
+		return errors.New("sim: MaxQueue must not be negative")
+	case c.TokensPerChunk < 0:
+		return errors.New("sim: TokensPerChunk must not be negative")
+	case c.Reasoning < 0:
+		return errors.New("sim: Reasoning must not be negative")
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"HTTP429", c.Faults.HTTP429},
+		{"HTTP500", c.Faults.HTTP500},
+		{"Disconnect", c.Faults.Disconnect},
+		{"Stall", c.Faults.Stall},
+	} {
+		if !(f.v >= 0 && f.v <= 1) {
+			return fmt.Errorf("sim: Faults.%s must be between 0 and 1, got %v", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Model == "" {
+		c.Model = DefaultModel
+	}
+	if c.TTFT == 0 {
+		c.TTFT = DefaultTTFT
+	}
+	if c.ITL == 0 {
+		c.ITL = DefaultITL
+	}
+	if c.OutputTokens == 0 {
+		c.OutputTokens = DefaultOutputTokens
+	}
+	if c.TokensPerChunk == 0 {
+		c.TokensPerChunk = 1
+	}
+	return c
+}
+
+func (f Faults) any() bool {
+	return f.HTTP429 > 0 || f.HTTP500 > 0 || f.Disconnect > 0 || f.Stall > 0
+}
