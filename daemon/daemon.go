@@ -181,7 +181,11 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 // sameJob reports whether a job's definition is unchanged. Generators and
 // clients are derived state and not compared.
 func sameJob(a, b *probeJob) bool {
-	return reflect.DeepEqual(a.probe, b.probe) && reflect.DeepEqual(a.target, b.target) && reflect.DeepEqual(a.work, b.work)
+	// The probe's target list is not part of a job: adding a target to a
+	// probe must not restart the probe's other targets.
+	pa, pb := a.probe, b.probe
+	pa.Targets, pb.Targets = nil, nil
+	return reflect.DeepEqual(pa, pb) && reflect.DeepEqual(a.target, b.target) && reflect.DeepEqual(a.work, b.work)
 }
 
 func (d *Daemon) run(ctx context.Context, j *probeJob) {
