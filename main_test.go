@@ -335,3 +335,43 @@ func toolPath(t *testing.T, name string) string {
 	t.Skipf("%s not installed; scripts/test.sh installs it", name)
 	return ""
 }
+
+// TestDemo runs the README's first command as a user would and checks its
+// promise: within 15 s, /metrics shows TTFT, ITL and E2E observations.
+func TestDemo(t *testing.T) {
+	addr := freeAddr(t)
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int, 1)
+	var out syncBuffer
+	go func() {
+		done <- runWith([]string{"demo", "--web.listen-address=" + addr, "--no-collector.gpu"}, &out, io.Discard, sigs)
+	}()
+	start := time.Now()
+	series := []string{
+		`llmprobe_time_to_first_token_seconds_count{model="sim-model",name="heartbeat",phase="probe",target="demo-chat"}`,
+		`llmprobe_inter_token_latency_seconds_count{model="sim-model",name="heartbeat",phase="probe",target="demo-chat"}`,
+		`llmprobe_request_duration_seconds_count{model="sim-model",name="heartbeat",phase="probe",target="demo-completions"}`,
+	}
+	waitFor(t, 15*time.Second, "demo metrics", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, s := range series {
+			if metric(string(b), s) <= 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("demo metrics non-zero after %s", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(out.String(), "/metrics") {
+		t.Errorf("demo did not print where /metrics is: %q", out.String())
+	}
+	sigs <- syscall.SIGTERM
+	if code := <-done; code != 0 {
+		t.Fatalf("demo exited %d", code)
+	}
+}
