@@ -215,6 +215,7 @@ func (r *Runner) Run(ctx context.Context) *Result {
 	if interrupted() {
 		res.Status = StatusInterrupted
 	}
+	res.Passed = res.Success(o.ErrorRatio)
 	if lag := res.Summary.ScheduleLag; lag.Count > 0 && lag.P99 > ms(o.LagThreshold) {
 		res.ClientBottleneck = true
 		res.ClientNote = fmt.Sprintf("schedule lag p99 %.1f ms exceeded %.1f ms: the client could not start requests on time, so it, not the server, limited the offered load",

@@ -30,6 +30,10 @@ type Result struct {
 	Mode   string `json:"mode"`
 
 	Status string `json:"status"`
+	// Passed: the run completed, its error ratio stayed within
+	// Options.ErrorRatio (when set) and, for a sweep, a max throughput
+	// was found (see Success).
+	Passed bool `json:"passed"`
 	// StopReason says why a run ended before its last step.
 	StopReason string `json:"stop_reason,omitempty"`
 
