@@ -40,15 +40,17 @@ const defaultListen = ":9750"
 
 // globals are the flags every command shares.
 type globals struct {
-	log      *promslog.Config
-	web      *web.FlagConfig
-	metrics  string
-	gpu      bool
-	grace    time.Duration
-	stdout   io.Writer
-	stderr   io.Writer
-	sigs     chan os.Signal // nil: the real signals
-	onListen func(addr string)
+	log     *promslog.Config
+	web     *web.FlagConfig
+	metrics string
+	gpu     bool
+	grace   time.Duration
+	// unauthWrites allows write endpoints without authentication.
+	unauthWrites bool
+	stdout       io.Writer
+	stderr       io.Writer
+	sigs         chan os.Signal // nil: the real signals
+	onListen     func(addr string)
 }
 
 func run(args []string) int {
@@ -69,6 +71,7 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	g.web = kingpinflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&g.metrics)
 	app.Flag("collector.gpu", "Export NVML GPU metrics (--no-collector.gpu to disable).").Default("true").BoolVar(&g.gpu)
+	app.Flag("web.enable-unauthenticated-writes", "Allow write endpoints (/-/reload, starting soaks) without authentication in --web.config.file.").Default("false").BoolVar(&g.unauthWrites)
 	app.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&g.grace)
 
 	daemonCmd := app.Command("run", "Run the daemon: scheduled probes, /metrics (the default command).").Default()
@@ -167,6 +170,18 @@ func (m *reloadMetrics) set(ok bool) {
 	}
 }
 
+func newWriteGuard(g *globals) (writeGuard, error) {
+	if g.unauthWrites {
+		return writeGuard{allowed: true}, nil
+	}
+	protected, err := writesProtected(*g.web.WebConfigFile)
+	if err != nil {
+		return writeGuard{}, err
+	}
+	return writeGuard{allowed: protected, reason: "write endpoints are disabled: put them behind authentication " +
+		"(basic_auth_users or required client certificates in --web.config.file) or pass --web.enable-unauthenticated-writes"}, nil
+}
+
 // sloThresholds collects every latency objective of a config, so that they
 // become classic bucket boundaries.
 func sloThresholds(cfg *config.Config) collector.Options {
@@ -213,6 +228,13 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	}
 	reloads.set(true)
 
+	rl := &reloader{load: load, apply: []func(*config.Config) error{d.Apply}, metrics: reloads, logger: logger}
+	guard, err := newWriteGuard(g)
+	if err != nil {
+		logger.Error("cannot read the web config", "err", err)
+		return exitConfig
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle(g.metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -221,21 +243,10 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	}))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.HandleFunc("/-/reload", guard.wrap(rl.handler))
 	mux.Handle("/api/v1/status", statusHandler(d))
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "llmprobe",
-		Description: "Prometheus-native prober for OpenAI-compatible model servers",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: g.metrics, Text: "Metrics"},
-			{Address: "/api/v1/status", Text: "Probe status (JSON)"},
-		},
-	})
-	if err != nil {
-		logger.Error("landing page", "err", err)
-		return exitError
-	}
-	mux.Handle("/", landing)
+	mux.Handle("/probe", probeHandler(d, logger))
+	mux.Handle("/", statusPageHandler(d, g.metrics, nil))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
@@ -261,18 +272,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				next, err := load()
-				if err == nil {
-					err = d.Apply(next)
-				}
-				if err != nil {
-					// the running config stays: a bad edit must not stop monitoring
-					reloads.set(false)
-					logger.Error("config reload failed; keeping the running config", "err", err)
-					continue
-				}
-				reloads.set(true)
-				logger.Info("config reloaded", "probes", len(next.Probes), "targets", len(next.Targets))
+				_ = rl.reload()
 				continue
 			}
 			logger.Info("shutting down", "signal", s.String(), "grace", g.grace)

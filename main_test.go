@@ -73,6 +73,15 @@ type daemonUnderTest struct {
 
 func startDaemon(t *testing.T, configYAML string, extra ...string) *daemonUnderTest {
 	t.Helper()
+	d := startDaemonNoWait(t, configYAML, extra...)
+	d.waitHealthy(t)
+	return d
+}
+
+// startDaemonNoWait starts the daemon without waiting for it to answer
+// (for web configs that need credentials).
+func startDaemonNoWait(t *testing.T, configYAML string, extra ...string) *daemonUnderTest {
+	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "llmprobe.yaml")
 	if err := os.WriteFile(cfgFile, []byte(configYAML), 0o600); err != nil {
@@ -92,6 +101,11 @@ func startDaemon(t *testing.T, configYAML string, extra ...string) *daemonUnderT
 			t.Error("daemon did not stop within 20s of SIGTERM")
 		}
 	})
+	return d
+}
+
+func (d *daemonUnderTest) waitHealthy(t *testing.T) {
+	t.Helper()
 	waitFor(t, 10*time.Second, "daemon to listen", func() bool {
 		resp, err := http.Get("http://" + d.addr + "/-/healthy")
 		if err != nil {
@@ -100,7 +114,6 @@ func startDaemon(t *testing.T, configYAML string, extra ...string) *daemonUnderT
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return d
 }
 
 func (d *daemonUnderTest) get(t *testing.T, path string) string {

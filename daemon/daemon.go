@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -189,7 +190,7 @@ func sameJob(a, b *probeJob) bool {
 }
 
 func (d *Daemon) run(ctx context.Context, j *probeJob) {
-	res := d.runOnce(ctx, j, nil)
+	res := d.runOnce(ctx, j, false, nil)
 	if ctx.Err() != nil && !res.Success {
 		return // stopped or replaced: not a measurement of the server
 	}
@@ -201,9 +202,11 @@ func (d *Daemon) run(ctx context.Context, j *probeJob) {
 	}
 }
 
-// runOnce runs a probe's requests against its target, feeds the metrics
-// and remembers the result. obs, when set, also sees every record.
-func (d *Daemon) runOnce(ctx context.Context, j *probeJob, obs func(*probe.Record)) *ProbeResult {
+// runOnce runs a probe's requests against its target. A scheduled run
+// (adhoc false) feeds the metrics and becomes the job's last result; an
+// ad-hoc run (/probe) does neither, so scrape-driven probes cannot skew the
+// scheduled series. obs, when set, sees every request and its record.
+func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool, obs func(probe.Request, *probe.Record)) *ProbeResult {
 	start := time.Now()
 	res := &ProbeResult{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Success: true}
 	n := max(j.probe.Requests, 1)
@@ -213,31 +216,64 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, obs func(*probe.Recor
 			res.Success, res.Reason = false, "canceled"
 			break
 		}
+		req := j.gen.Next()
 		inflight.Inc()
-		rec := j.client.Do(ctx, j.gen.Next())
+		rec := j.client.Do(ctx, req)
 		inflight.Dec()
 		rec.Phase, rec.Name = "probe", j.probe.Name
-		if ctx.Err() == nil || rec.Success() {
+		if !adhoc && (ctx.Err() == nil || rec.Success()) {
 			d.metrics.Observe(rec)
 		}
 		if obs != nil {
-			obs(rec)
+			obs(req, rec)
 		}
 		res.Records = append(res.Records, rec)
 		if err := j.slo.Check(rec); err != nil && res.Success {
 			res.Success = false
 			res.Reason = err.Error()
-			if rec.Error != "" {
+			if rec.Error != "" && !strings.Contains(res.Reason, rec.Error) {
 				res.Reason += ": " + rec.Error
 			}
 		}
 	}
 	res.Time = time.Now()
 	res.Duration = res.Time.Sub(start)
-	j.mu.Lock()
-	j.last = res
-	j.mu.Unlock()
+	if !adhoc {
+		j.mu.Lock()
+		j.last = res
+		j.mu.Unlock()
+	}
 	return res
+}
+
+// ErrUnknown is returned by ProbeNow for a probe or target that is not
+// configured; callers answer 400, never probing an arbitrary address.
+var ErrUnknown = errors.New("unknown probe or target")
+
+// ProbeNow runs a configured probe against one of the configured targets
+// at once (for /probe). With probeName empty, the target's only probe is
+// used. The request body and the record go to obs.
+func (d *Daemon) ProbeNow(ctx context.Context, probeName, target string, obs func(probe.Request, *probe.Record)) (*ProbeResult, *probe.Client, error) {
+	d.mu.RLock()
+	var j *probeJob
+	if probeName != "" {
+		j = d.jobs[jobName(probeName, target)]
+	} else {
+		for _, cand := range d.jobs {
+			if cand.target.Name == target {
+				if j != nil {
+					d.mu.RUnlock()
+					return nil, nil, fmt.Errorf("%w: target %q has several probes; name one with module=", ErrUnknown, target)
+				}
+				j = cand
+			}
+		}
+	}
+	d.mu.RUnlock()
+	if j == nil {
+		return nil, nil, fmt.Errorf("%w: no probe %q for target %q", ErrUnknown, probeName, target)
+	}
+	return d.runOnce(ctx, j, true, obs), j.client, nil
 }
 
 // Status is a snapshot of every probe job, for the status page.

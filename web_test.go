@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmprobe/llmprobe/sim"
+)
+
+func post(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, resp.Status)
+	buf := make([]byte, 4096)
+	n, _ := resp.Body.Read(buf)
+	return resp.StatusCode, string(buf[:n])
+}
+
+// probeConfig needs LLMPROBE_TEST_KEY set.
+func probeConfig(simURL string) string {
+	return fmt.Sprintf(`
+global: {probe_jitter: 0s}
+targets:
+  - {name: a, url: %q, model: sim-model, api_key_env: LLMPROBE_TEST_KEY}
+  - {name: b, url: %q, model: sim-model}
+workloads: [{name: w}]
+probes:
+  - {name: p, targets: [a, b], workload: w, schedule: "@every 1h", slo: {ttft: 5s}}
+  - {name: q, targets: [b], workload: w, schedule: "@every 1h"}
+`, simURL, simURL)
+}
+
+func TestProbeEndpoint(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "sk-very-secret-123")
+	simURL := startSim(t, sim.Config{TTFT: 20 * time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
+	d := startDaemon(t, probeConfig(simURL))
+
+	waitFor(t, 10*time.Second, "the scheduled runs", func() bool {
+		page := d.get(t, "/metrics")
+		return metric(page, `llmprobe_probe_success{name="p",target="a"}`) == 1 && metric(page, `llmprobe_probe_success{name="q",target="b"}`) == 1
+	})
+	page := d.get(t, "/probe?target=a&module=p")
+	for series, want := range map[string]float64{
+		"llmprobe_probe_success":         1,
+		"llmprobe_probe_output_tokens":   8,
+		"llmprobe_probe_requests":        1,
+		"llmprobe_probe_failed_requests": 0,
+	} {
+		if got := metric(page, series); got != want {
+			t.Errorf("%s = %v, want %v\n%s", series, got, want, page)
+		}
+	}
+	if v := metric(page, "llmprobe_probe_time_to_first_token_seconds"); v < 0.02 || v > 0.5 {
+		t.Errorf("TTFT %v, want about 20ms", v)
+	}
+	// The only probe of a target may be left out; an ambiguous one may not.
+	if got := metric(d.get(t, "/probe?target=a"), "llmprobe_probe_success"); got != 1 {
+		t.Errorf("probe without module: success %v", got)
+	}
+	for _, q := range []string{"target=b", "target=http://127.0.0.1:1/", "target=zzz&module=p", "module=p", "target=a&module=q"} {
+		resp, err := http.Get("http://" + d.addr + "/probe?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/probe?%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+	dbg := d.get(t, "/probe?target=a&module=p&debug=true")
+	if !strings.Contains(dbg, "Authorization: Bearer <secret>") || !strings.Contains(dbg, "result=success") {
+		t.Errorf("debug output lacks the request or result:\n%s", dbg)
+	}
+	for _, body := range []string{dbg, page, d.get(t, "/metrics"), d.get(t, "/"), d.get(t, "/api/v1/status"), d.logs.String()} {
+		if strings.Contains(body, "sk-very-secret-123") {
+			t.Fatal("the API key leaked into a page or the logs")
+		}
+	}
+	// Ad-hoc probes do not feed the scheduled series.
+	if v := metric(d.get(t, "/metrics"), `llmprobe_requests_total{model="sim-model",name="p",phase="probe",result="success",target="a"}`); v != 1 {
+		t.Errorf("scheduled success count for a = %v, want 1 (only the scheduled run)", v)
+	}
+}
+
+func TestReloadEndpointNeedsAuthOrOptIn(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	d := startDaemon(t, probeConfig(simURL))
+	if code, body := post(t, "http://"+d.addr+"/-/reload"); code != http.StatusForbidden {
+		t.Fatalf("unauthenticated reload: %d %s, want 403", code, body)
+	}
+
+	open := startDaemon(t, probeConfig(simURL), "--web.enable-unauthenticated-writes")
+	if resp, err := http.Get("http://" + open.addr + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /-/reload: %v %v, want 405", resp.StatusCode, err)
+	}
+	if code, body := post(t, "http://"+open.addr+"/-/reload"); code != http.StatusOK {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	os.WriteFile(open.cfg, []byte("targets: [{name: a, url: ftp://x, model: m}]\n"), 0o600)
+	if code, body := post(t, "http://"+open.addr+"/-/reload"); code != http.StatusBadRequest || !strings.Contains(body, "targets[0].url") {
+		t.Fatalf("bad reload: %d %s, want 400 naming the field", code, body)
+	}
+	if v := metric(open.get(t, "/metrics"), "llmprobe_config_last_reload_successful"); v != 0 {
+		t.Fatalf("reload gauge %v after a failed reload", v)
+	}
+}
+
+func TestReloadEndpointWithBasicAuth(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	webCfg := filepath.Join(t.TempDir(), "web.yml")
+	// bcrypt of "pw" (cost 4, to keep the test fast)
+	os.WriteFile(webCfg, []byte("basic_auth_users:\n  admin: $2a$04$cULaIcUPThbLtT43J0hRPe.hKDERiDghILQXnPmBIQnhjlRJnIXTS\n"), 0o600)
+	d := startDaemonNoWait(t, probeConfig(simURL), "--web.config.file="+webCfg)
+	waitFor(t, 10*time.Second, "daemon", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+d.addr+"/-/healthy", nil)
+		req.SetBasicAuth("admin", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if code, _ := post(t, "http://"+d.addr+"/-/reload"); code != http.StatusUnauthorized {
+		t.Fatalf("reload without credentials: %d, want 401", code)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/-/reload", nil)
+	req.SetBasicAuth("admin", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("authenticated reload: %d", resp.StatusCode)
+	}
+}
+
+func TestStatusPage(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	d := startDaemon(t, probeConfig(simURL))
+	waitFor(t, 10*time.Second, "probes", func() bool {
+		return metric(d.get(t, "/metrics"), `llmprobe_probe_success{name="q",target="b"}`) == 1
+	})
+	page := d.get(t, "/")
+	for _, want := range []string{`data-target="a"`, `data-target="b"`, "success", "sim-model"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "http://") && strings.Contains(page, "<script src") {
+		t.Error("status page loads external assets")
+	}
+}
