@@ -52,7 +52,7 @@
 // # Build tags
 //
 // go-nvml's nvml package needs cgo (its files import "C"), and so does its mock.
-// The collector itself (this file's package, minus nvml.go) is pure Go over a small
+// The collector (every file but nvml.go) is pure Go over a small
 // internal interface (library, device). nvml.go (linux && cgo) implements it over
 // nvml.Interface and provides New and NewWithInterface; nvml_other.go provides a New
 // that reports no GPU, so CGO_ENABLED=0 builds work. Tests over pkg/nvml/mock carry
