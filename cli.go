@@ -64,7 +64,10 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	// kingpin calls terminate after --help or --version; parsing goes on
+	// afterwards, so remember it and stop there.
+	terminated := false
+	app.Terminate(func(int) { terminated = true })
 
 	g := &globals{log: &promslog.Config{}, stdout: stdout, stderr: stderr, sigs: sigs}
 	promslogflag.AddFlags(app, g.log)
@@ -87,12 +90,12 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	checkFiles := checkCmd.Arg("file", "Config files to check.").Required().ExistingFiles()
 
 	cmd, err := app.Parse(args)
+	if terminated {
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "llmprobe: %v (try --help)\n", err)
 		return exitError
-	}
-	if cmd == "" { // --help or --version, already printed
-		return exitOK
 	}
 	g.log.Writer = stderr
 	logger := promslog.New(g.log)
@@ -219,7 +222,8 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	)
 	metrics := collector.New(reg, sloThresholds(cfg))
 	reloads := newReloadMetrics(reg)
-	registerGPU(reg, logger, g.gpu)
+	gpuCollector := registerGPU(reg, logger, g.gpu)
+	_ = gpuCollector // soaks sample it
 
 	d := daemon.New(logger, metrics, time.Duration(cfg.Global.ProbeJitter))
 	if err := d.Apply(cfg); err != nil {

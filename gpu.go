@@ -4,13 +4,18 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmprobe/llmprobe/gpu"
 )
 
-// registerGPU registers the NVML collector when enabled.
-func registerGPU(reg prometheus.Registerer, logger *slog.Logger, enabled bool) {
+// registerGPU registers the NVML collector when enabled and returns it (nil
+// when disabled) so that soaks can sample it. Without a GPU or driver it
+// exports llmprobe_gpu_up 0 and the daemon runs on.
+func registerGPU(reg prometheus.Registerer, logger *slog.Logger, enabled bool) *gpu.Collector {
 	if !enabled {
-		return
+		return nil
 	}
-	_ = reg
-	_ = logger
+	c := gpu.New(logger.With("collector", "gpu"), gpu.DefaultOptions())
+	reg.MustRegister(c)
+	return c
 }

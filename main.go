@@ -4,6 +4,16 @@ package main
 
 import (
 	"os"
+
+	"github.com/prometheus/common/version"
 )
+
+func init() {
+	// Release builds set these with -ldflags; a plain `go build` still
+	// says which version of the source it is.
+	if version.Version == "" {
+		version.Version = "0.1.0-dev"
+	}
+}
 
 func main() { os.Exit(run(os.Args[1:])) }

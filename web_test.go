@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,5 +165,49 @@ func TestStatusPage(t *testing.T) {
 	}
 	if strings.Contains(page, "http://") && strings.Contains(page, "<script src") {
 		t.Error("status page loads external assets")
+	}
+}
+
+// TestStatusPageInChromium renders the status page in a real headless
+// browser and checks that it shows every target.
+func TestStatusPageInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium not found: scripts/install-tools.sh installs it")
+		}
+		t.Skip("chromium not installed; scripts/install-tools.sh installs it")
+	}
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	d := startDaemon(t, probeConfig(simURL))
+	waitFor(t, 10*time.Second, "probes", func() bool {
+		return metric(d.get(t, "/metrics"), `llmprobe_probe_success{name="q",target="b"}`) == 1
+	})
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "status.png")
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1200,700"}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", "http://"+d.addr+"/")...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	for _, want := range []string{`<tr class="target" data-target="a">`, `<tr class="target" data-target="b">`, `<span class="ok">success</span>`} {
+		if !strings.Contains(string(dom), want) {
+			t.Errorf("rendered page lacks %s", want)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+shot, "http://"+d.addr+"/")...).CombinedOutput(); err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 5000 {
+		t.Fatalf("screenshot missing or blank: %v", err)
+	}
+	if p := os.Getenv("LLMPROBE_SCREENSHOT"); p != "" {
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(p, b, 0o644)
 	}
 }

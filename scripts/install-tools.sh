@@ -15,4 +15,10 @@ if [ ! -x "$cache/promtool" ] || [ ! -x "$cache/prometheus" ]; then
   mv "$tmp/promtool" "$tmp/prometheus" "$cache/"
   rmdir "$tmp"
 fi
+# Headless Chromium renders the status page in the tests (Debian's package;
+# the tests run as root in CI, as the sessions do).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian's chromium for the status page test" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core) >&2
+fi
 echo "$cache"
