@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,10 +44,37 @@ probes:
 `, simURL, simURL)
 }
 
+// countingListener accepts and counts connections: a /probe that is
+// refused must make none.
+func countingListener(t *testing.T) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	conns = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), conns
+}
+
 func TestProbeEndpoint(t *testing.T) {
-	t.Setenv("LLMPROBE_TEST_KEY", "sk-very-secret-123")
+	const canary = "sk-canary-7f3e9b1d"
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte(canary+"\n"), 0o600)
 	simURL := startSim(t, sim.Config{TTFT: 20 * time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
-	d := startDaemon(t, probeConfig(simURL))
+	cfg := strings.Replace(probeConfig(simURL), "api_key_env: LLMPROBE_TEST_KEY", "api_key_file: "+keyFile, 1)
+	d := startDaemon(t, cfg)
+	other, conns := countingListener(t)
 
 	waitFor(t, 10*time.Second, "the scheduled runs", func() bool {
 		page := d.get(t, "/metrics")
@@ -69,7 +98,7 @@ func TestProbeEndpoint(t *testing.T) {
 	if got := metric(d.get(t, "/probe?target=a"), "llmprobe_probe_success"); got != 1 {
 		t.Errorf("probe without module: success %v", got)
 	}
-	for _, q := range []string{"target=b", "target=http://127.0.0.1:1/", "target=zzz&module=p", "module=p", "target=a&module=q"} {
+	for _, q := range []string{"target=b", "target=http://" + other + "/", "target=" + other, "target=zzz&module=p", "module=p", "target=a&module=q", "target=a&module=http://" + other} {
 		resp, err := http.Get("http://" + d.addr + "/probe?" + q)
 		if err != nil {
 			t.Fatal(err)
@@ -79,12 +108,15 @@ func TestProbeEndpoint(t *testing.T) {
 			t.Errorf("/probe?%s: status %d, want 400", q, resp.StatusCode)
 		}
 	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("refused /probe requests made %d connections", n)
+	}
 	dbg := d.get(t, "/probe?target=a&module=p&debug=true")
 	if !strings.Contains(dbg, "Authorization: Bearer <secret>") || !strings.Contains(dbg, "result=success") {
 		t.Errorf("debug output lacks the request or result:\n%s", dbg)
 	}
 	for _, body := range []string{dbg, page, d.get(t, "/metrics"), d.get(t, "/"), d.get(t, "/api/v1/status"), d.logs.String()} {
-		if strings.Contains(body, "sk-very-secret-123") {
+		if strings.Contains(body, canary) {
 			t.Fatal("the API key leaked into a page or the logs")
 		}
 	}
