@@ -356,6 +356,9 @@ func (r *Runner) runStep(ctx context.Context, spec stepSpec) (*Step, *stepRun) {
 	}
 	r.pmu.Unlock()
 
+	// The step's clock starts here: warmup (if any), then the measured
+	// window from st.start.
+	st.start = time.Now().Add(spec.warmup)
 	monitorDone := make(chan struct{})
 	defer close(monitorDone)
 	go r.monitor(st, monitorDone)
@@ -442,8 +445,7 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 	o := &r.o
 	rate := st.spec.rate
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(st.spec.index)+0x9e3779b9))
-	t0 := time.Now()
-	st.start = t0.Add(st.spec.warmup)
+	t0 := st.start.Add(-st.spec.warmup)
 	var end time.Time
 	if o.Duration > 0 {
 		end = st.start.Add(o.Duration)
@@ -521,8 +523,6 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 // requests (the drain follows).
 func (r *Runner) closedLoop(ctx context.Context, st *stepRun) time.Time {
 	o := &r.o
-	t0 := time.Now()
-	st.start = t0.Add(st.spec.warmup)
 	var end time.Time
 	if o.Duration > 0 {
 		end = st.start.Add(o.Duration)

@@ -1,0 +1,654 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmprobe/llmprobe/archive"
+	"github.com/llmprobe/llmprobe/collector"
+	"github.com/llmprobe/llmprobe/config"
+	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/schedule"
+	"github.com/llmprobe/llmprobe/workload"
+)
+
+// PhaseSoak labels soak traffic (Record.Phase), so that it never lands in
+// the probes' series.
+const PhaseSoak = "soak"
+
+// Soaks runs the configured soaks: on their cron schedules or when asked
+// through the API, one at a time per target, each run archived. Soak
+// requests feed the shared request metrics under phase="soak" (warmup
+// requests feed nothing) and the soak gauges of collector.SoakMetrics.
+//
+// Soaks use their own connection pools, apart from the probes', so that a
+// soak saturating a target's connections cannot delay its probes.
+type Soaks struct {
+	logger  *slog.Logger
+	metrics *collector.Metrics
+	sm      *collector.SoakMetrics
+	arch    *archive.Archive
+	sched   *schedule.Scheduler
+
+	ctx    context.Context // ends manual runs at Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every run, scheduled or manual
+
+	mu       sync.Mutex
+	stopping bool
+	cfg      *config.Config
+	jobs     map[string]*soakJob // by job name: soak/target
+	clients  map[string]*probe.Client
+	targets  map[string]chan struct{} // one soak at a time per target
+}
+
+// soakJob is one soak against one target.
+type soakJob struct {
+	name   string
+	soak   config.Soak
+	target config.Target
+	work   config.Workload
+	client *probe.Client
+	gen    *workload.Generator
+
+	ctx    context.Context // manual runs; canceled when the job goes away
+	cancel context.CancelFunc
+
+	running atomic.Bool
+	runner  *engine.Runner // under Soaks.mu
+	last    *archive.Run   // under Soaks.mu
+}
+
+// NewSoaks returns a soak runner for cfg; arch receives every finished
+// run. Call Stop to end it.
+func NewSoaks(logger *slog.Logger, metrics *collector.Metrics, sm *collector.SoakMetrics, arch *archive.Archive, cfg *config.Config) (*Soaks, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Soaks{
+		logger:  logger,
+		metrics: metrics,
+		sm:      sm,
+		arch:    arch,
+		ctx:     ctx,
+		cancel:  cancel,
+		jobs:    map[string]*soakJob{},
+		clients: map[string]*probe.Client{},
+		targets: map[string]chan struct{}{},
+	}
+	// Soaks fire on their cron line exactly: they are few and heavy, and a
+	// jitter would only blur when they ran.
+	s.sched = schedule.New(0, func(name string) {
+		logger.Warn("skipped a scheduled soak: the previous run is still going", "job", name)
+		metrics.SkippedRun(jobProbe(name))
+	})
+	if err := s.Apply(cfg); err != nil {
+		s.sched.Stop(0)
+		cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sameSoak(a, b *soakJob) bool {
+	return reflect.DeepEqual(a.soak, b.soak) && reflect.DeepEqual(a.target, b.target) && reflect.DeepEqual(a.work, b.work)
+}
+
+// Apply makes cfg's soaks the running ones. Unchanged soak jobs keep
+// running undisturbed; a changed or removed job's run is canceled (its
+// partial result archived, marked interrupted); removed jobs' series are
+// deleted. Apply fails, changing nothing, if a workload cannot be built.
+func (s *Soaks) Apply(cfg *config.Config) error {
+	want := map[string]*soakJob{}
+	for _, sk := range cfg.Soaks {
+		w := cfg.Workload(sk.Workload)
+		for _, tn := range sk.Targets {
+			t := cfg.Target(tn)
+			if t == nil || w == nil {
+				return fmt.Errorf("soak %q: unknown target %q or workload %q", sk.Name, tn, sk.Workload)
+			}
+			want[jobName(sk.Name, tn)] = &soakJob{name: jobName(sk.Name, tn), soak: sk, target: *t, work: *w}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return errors.New("soaks are stopping")
+	}
+	for name, j := range want {
+		if old, ok := s.jobs[name]; ok && sameSoak(old, j) {
+			continue
+		}
+		gen, err := workload.New(&j.work)
+		if err != nil {
+			return fmt.Errorf("soak %q: %w", j.soak.Name, err)
+		}
+		j.gen = gen
+	}
+	clients := map[string]*probe.Client{}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if c, ok := s.clients[t.Name]; ok && s.cfg != nil && reflect.DeepEqual(s.cfg.Target(t.Name), t) {
+			clients[t.Name] = c
+			continue
+		}
+		clients[t.Name] = probe.NewClient(Endpoint(t))
+	}
+	for name, old := range s.jobs {
+		if j, ok := want[name]; ok && sameSoak(old, j) {
+			want[name] = old
+			continue
+		}
+		s.sched.Remove(name)
+		old.cancel()
+		if _, ok := want[name]; !ok {
+			s.metrics.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
+			s.sm.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
+			s.logger.Info("soak removed", "soak", old.soak.Name, "target", old.target.Name)
+		}
+	}
+	for tn, c := range s.clients {
+		if clients[tn] != c {
+			c.CloseIdle()
+		}
+		if cfg.Target(tn) == nil {
+			s.sm.Delete(prometheus.Labels{"target": tn})
+		}
+	}
+	for name, j := range want {
+		if old, ok := s.jobs[name]; ok && old == j {
+			continue
+		}
+		j.client = clients[j.target.Name]
+		j.ctx, j.cancel = context.WithCancel(s.ctx)
+		s.metrics.InitTarget(j.target.Name, j.target.Model, PhaseSoak, j.soak.Name)
+		s.sm.InitSoak(j.target.Name, j.soak.Name)
+		if j.soak.Schedule == "" {
+			continue // started by hand only
+		}
+		if err := s.sched.Add(name, j.soak.Schedule, false, func(ctx context.Context) { s.scheduled(ctx, j) }); err != nil {
+			return fmt.Errorf("soak %q: %w", j.soak.Name, err) // validated by config: a bug
+		}
+	}
+	s.jobs = want
+	s.clients = clients
+	s.cfg = cfg
+	return nil
+}
+
+// begin registers a run unless the soaks are stopping or the job runs.
+func (s *Soaks) begin(j *soakJob) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping || !j.running.CompareAndSwap(false, true) {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Soaks) scheduled(ctx context.Context, j *soakJob) {
+	if !s.begin(j) {
+		if !s.isStopping() {
+			s.logger.Warn("skipped a scheduled soak: it is already running", "soak", j.soak.Name, "target", j.target.Name)
+			s.metrics.SkippedRun(j.soak.Name)
+		}
+		return
+	}
+	defer s.wg.Done()
+	defer j.running.Store(false)
+	s.run(ctx, j, "schedule")
+}
+
+func (s *Soaks) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// ErrUnknownSoak is returned by RunNow for a soak (or target) not in the
+// running config.
+var ErrUnknownSoak = errors.New("unknown soak")
+
+// RunNow starts the soak name now against each of its targets (or only
+// target, if not empty) that is not already running it. It returns the
+// targets started and those already running.
+func (s *Soaks) RunNow(name, target string) (started, running []string, err error) {
+	s.mu.Lock()
+	var jobs []*soakJob
+	for _, j := range s.jobs {
+		if j.soak.Name == name && (target == "" || j.target.Name == target) {
+			jobs = append(jobs, j)
+		}
+	}
+	stopping := s.stopping
+	s.mu.Unlock()
+	if len(jobs) == 0 {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownSoak, name)
+	}
+	if stopping {
+		return nil, nil, errors.New("shutting down")
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].target.Name < jobs[b].target.Name })
+	for _, j := range jobs {
+		if !s.begin(j) {
+			running = append(running, j.target.Name)
+			continue
+		}
+		started = append(started, j.target.Name)
+		go func() {
+			defer s.wg.Done()
+			defer j.running.Store(false)
+			s.run(j.ctx, j, "api")
+		}()
+	}
+	return started, running, nil
+}
+
+// targetSem returns the semaphore that keeps soaks on a target one at a
+// time.
+func (s *Soaks) targetSem(target string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sem, ok := s.targets[target]
+	if !ok {
+		sem = make(chan struct{}, 1)
+		s.targets[target] = sem
+	}
+	return sem
+}
+
+// SoakOptions returns the load options of a soak against a target.
+func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) engine.Options {
+	prompt := "fixed"
+	switch {
+	case w.Dataset != "":
+		prompt = "dataset"
+	case w.InputTokens > 0:
+		prompt = "synthetic"
+	}
+	return engine.Options{
+		Mode:           sk.Mode,
+		Arrival:        sk.Arrival,
+		Rates:          sk.Rates,
+		VUs:            sk.VUs,
+		MaxVUs:         sk.MaxVUs,
+		NumRates:       sk.NumRates,
+		Duration:       time.Duration(sk.Duration),
+		Warmup:         time.Duration(sk.Warmup),
+		MaxInFlight:    sk.MaxInFlight,
+		StopErrorRatio: sk.StopErrorRatio,
+		SLO:            SLOOf(sk.SLO),
+		ErrorRatio:     sk.SLO.ErrorRatio,
+		Seed:           sk.Seed,
+		Name:           sk.Name,
+		Phase:          PhaseSoak,
+		Target:         t.Name,
+		Model:          t.Model,
+		Kind:           t.Kind,
+		Workload: engine.WorkloadInfo{
+			Name:        w.Name,
+			Prompt:      prompt,
+			Dataset:     w.Dataset,
+			InputTokens: w.InputTokens,
+			Output: engine.DecodeOptions{
+				NumTokens: w.OutputTokens.NumTokens,
+				MaxTokens: w.OutputTokens.MaxTokens,
+				MinTokens: w.OutputTokens.MinTokens,
+				Variance:  w.OutputTokens.Variance,
+			},
+			PrefixCache: w.PrefixCache,
+		},
+	}
+}
+
+// run runs a soak job once and archives the result. The caller holds
+// j.running and a s.wg count.
+func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
+	log := s.logger.With("soak", j.soak.Name, "target", j.target.Name)
+	sem := s.targetSem(j.target.Name)
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-sem }()
+	if ctx.Err() != nil || s.isStopping() {
+		return
+	}
+
+	o := SoakOptions(&j.soak, &j.target, &j.work)
+	started := time.Now()
+	var w *archive.Writer
+	if s.arch != nil {
+		var err error
+		if w, err = s.arch.Begin(j.soak.Name, j.target.Name, started); err != nil {
+			log.Error("cannot archive the soak; running it anyway", "err", err)
+		} else {
+			o.Sink = w
+		}
+	}
+	inflight := s.metrics.InFlight(j.target.Name)
+	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
+	runner, err := engine.New(j.client, j.gen, o, engine.Hooks{
+		Record: func(rec *probe.Record, interrupted bool) {
+			// Warmup requests feed nothing; requests canceled because the
+			// soak was stopped say nothing of the server.
+			if rec.Phase == engine.PhaseWarmup || interrupted {
+				return
+			}
+			s.metrics.Observe(rec)
+		},
+		Dropped:  dropped.Inc,
+		InFlight: func(d int) { inflight.Add(float64(d)) },
+	})
+	if err != nil {
+		log.Error("invalid soak", "err", err) // config validation should prevent it
+		if w != nil {
+			w.Abort()
+		}
+		return
+	}
+	s.mu.Lock()
+	j.runner = runner
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		runner.Stop()
+	}
+	defer func() {
+		s.mu.Lock()
+		j.runner = nil
+		s.mu.Unlock()
+	}()
+
+	s.sm.SetRunning(j.target.Name, j.soak.Name, true)
+	log.Info("soak started", "mode", o.Mode, "trigger", trigger)
+	res := runner.Run(ctx)
+	s.sm.SetRunning(j.target.Name, j.soak.Name, false)
+
+	if w != nil {
+		if err := w.Commit(res); err != nil {
+			log.Error("cannot archive the soak's result", "err", err)
+		}
+	}
+	s.sm.RunDone(j.target.Name, j.soak.Name, res.Passed, res.Ended.Sub(started), res.Ended)
+	if res.Mode == engine.ModeSweep && res.Status == engine.StatusCompleted {
+		var steps []collector.SweepStep
+		for _, st := range res.Steps {
+			if st.Kind != engine.StepRate {
+				continue
+			}
+			steps = append(steps, collector.SweepStep{
+				Step: st.Index, OfferedRate: st.OfferedRate, AchievedRate: st.AchievedRate,
+				TTFTP99Seconds: st.Summary.TTFT.P99 / 1000, ErrorRatio: st.Summary.ErrorRatio, DrainSeconds: st.DrainS,
+			})
+		}
+		var maxReq, maxTok float64
+		if m := res.DetectedMax; m != nil {
+			maxReq, maxTok = m.RequestsPerSecond, m.OutputTokensPerSecond
+		}
+		s.sm.SetSweep(j.target.Name, j.soak.Name, steps, maxReq, maxTok)
+	}
+	last := &archive.Run{
+		ID: res.ID, Name: res.Name, Target: res.Target, Model: res.Model, Mode: res.Mode,
+		Status: res.Status, Passed: res.Passed, StopReason: res.StopReason, Started: res.Started, Ended: res.Ended,
+		Requests: res.Summary.Requests, Successful: res.Summary.Successful, ErrorRatio: res.Summary.ErrorRatio,
+		RequestThroughput: res.Summary.RequestThroughput, OutputThroughput: res.Summary.OutputThroughput,
+	}
+	if res.DetectedMax != nil {
+		v := res.DetectedMax.RequestsPerSecond
+		last.DetectedMax = &v
+	}
+	s.mu.Lock()
+	j.last = last
+	s.mu.Unlock()
+
+	attrs := []any{"status", res.Status, "passed", res.Passed, "requests", res.Summary.Requests,
+		"error_ratio", res.Summary.ErrorRatio, "took", res.Ended.Sub(started).Round(time.Millisecond), "id", res.ID}
+	if res.DetectedMax != nil {
+		attrs = append(attrs, "detected_max_rps", res.DetectedMax.RequestsPerSecond)
+	}
+	if res.StopReason != "" {
+		attrs = append(attrs, "stop_reason", res.StopReason)
+	}
+	if res.ClientBottleneck {
+		log.Warn("the client was the bottleneck of this soak", "note", res.ClientNote)
+	}
+	if res.Passed {
+		log.Info("soak finished", attrs...)
+	} else {
+		log.Warn("soak finished without passing", attrs...)
+	}
+}
+
+// Stop ends the soaks: arrivals stop at once, requests in flight get grace
+// to finish, then they are canceled; every run's result (marked
+// interrupted) is archived before Stop returns, unless writing it takes
+// more than a few seconds.
+func (s *Soaks) Stop(grace time.Duration) {
+	s.mu.Lock()
+	s.stopping = true
+	for _, j := range s.jobs {
+		if j.runner != nil {
+			j.runner.Stop()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	schedDone := make(chan struct{})
+	go func() { s.sched.Stop(grace); close(schedDone) }() // cancels scheduled runs after grace
+	t := time.NewTimer(grace)
+	select {
+	case <-done:
+	case <-t.C:
+		s.logger.Warn("soaks still running after the shutdown grace period were canceled", "grace", grace)
+	}
+	t.Stop()
+	s.cancel()
+	<-schedDone
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.logger.Error("soak results were still being written at shutdown")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clients {
+		c.CloseIdle()
+	}
+}
+
+// SoakStatus is a soak job's state, for the API.
+type SoakStatus struct {
+	Soak     string           `json:"soak"`
+	Target   string           `json:"target"`
+	Mode     string           `json:"mode"`
+	Schedule string           `json:"schedule,omitempty"`
+	Next     time.Time        `json:"next,omitzero"`
+	Running  bool             `json:"running"`
+	Progress *engine.Progress `json:"progress,omitempty"`
+	Last     *archive.Run     `json:"last,omitempty"`
+}
+
+// Statuses returns every soak job's state, sorted by soak then target.
+func (s *Soaks) Statuses() []SoakStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SoakStatus, 0, len(s.jobs))
+	for name, j := range s.jobs {
+		st := SoakStatus{Soak: j.soak.Name, Target: j.target.Name, Mode: j.soak.Mode, Schedule: j.soak.Schedule,
+			Running: j.running.Load(), Last: j.last}
+		if j.soak.Schedule != "" {
+			st.Next = s.sched.Next(name)
+		}
+		if j.runner != nil {
+			p := j.runner.Progress()
+			st.Progress = &p
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Soak != out[b].Soak {
+			return out[a].Soak < out[b].Soak
+		}
+		return out[a].Target < out[b].Target
+	})
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// HandleRun serves POST /api/v1/soaks/{name}/run[?target=T]: it starts the
+// soak now and answers 202 with the targets started and those already
+// running (409 if all were), 404 for an unknown soak. It must be mounted
+// behind the same authentication as the rest of the web interface (and the
+// write guard), with a {name} path wildcard.
+func (s *Soaks) HandleRun(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	name := r.PathValue("name")
+	started, running, err := s.RunNow(name, r.URL.Query().Get("target"))
+	switch {
+	case errors.Is(err, ErrUnknownSoak):
+		writeJSONError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	code := http.StatusAccepted
+	if len(started) == 0 {
+		code = http.StatusConflict
+	}
+	writeJSON(w, code, map[string]any{"soak": name, "started": nonNil(started), "already_running": nonNil(running)})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// HandleSoaks serves GET /api/v1/soaks: every soak job's state.
+func (s *Soaks) HandleSoaks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"soaks": s.Statuses()})
+}
+
+// HandleRuns serves GET /api/v1/runs[?name=&target=&limit=]: the archived
+// runs, newest first.
+func (s *Soaks) HandleRuns(w http.ResponseWriter, r *http.Request) {
+	if s.arch == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"runs": []archive.Run{}})
+		return
+	}
+	runs, err := s.arch.List()
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	limit := -1
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeJSONError(w, http.StatusBadRequest, "limit must be a non-negative integer")
+			return
+		}
+		limit = n
+	}
+	out := make([]archive.Run, 0, len(runs))
+	for _, run := range runs {
+		if (q.Get("name") != "" && run.Name != q.Get("name")) || (q.Get("target") != "" && run.Target != q.Get("target")) {
+			continue
+		}
+		if limit >= 0 && len(out) >= limit {
+			break
+		}
+		out = append(out, run)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+// HandleRunResult serves GET /api/v1/runs/{id}: a run's JSON result.
+func (s *Soaks) HandleRunResult(w http.ResponseWriter, r *http.Request) {
+	if s.arch == nil {
+		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
+		return
+	}
+	b, err := s.arch.Result(r.PathValue("id"))
+	if errors.Is(err, archive.ErrNotFound) {
+		writeJSONError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// HandleRunTimeline serves GET /api/v1/runs/{id}/timeline: a run's JSONL
+// request timeline.
+func (s *Soaks) HandleRunTimeline(w http.ResponseWriter, r *http.Request) {
+	if s.arch == nil {
+		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
+		return
+	}
+	f, err := s.arch.Timeline(r.PathValue("id"))
+	if errors.Is(err, archive.ErrNotFound) {
+		writeJSONError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	_, _ = io.Copy(w, f)
+}
+
+// Register mounts the soak and run routes on mux. guard wraps the one
+// route that starts work (POST /api/v1/soaks/{name}/run); pass nil to
+// mount it bare.
+func (s *Soaks) Register(mux *http.ServeMux, guard func(http.HandlerFunc) http.HandlerFunc) {
+	run := http.HandlerFunc(s.HandleRun)
+	if guard != nil {
+		run = guard(run)
+	}
+	mux.HandleFunc("/api/v1/soaks/{name}/run", run)
+	mux.HandleFunc("GET /api/v1/soaks", s.HandleSoaks)
+	mux.HandleFunc("GET /api/v1/runs", s.HandleRuns)
+	mux.HandleFunc("GET /api/v1/runs/{id}", s.HandleRunResult)
+	mux.HandleFunc("GET /api/v1/runs/{id}/timeline", s.HandleRunTimeline)
+}
