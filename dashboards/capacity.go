@@ -7,7 +7,8 @@ import "fmt"
 const (
 	sweepOffered    = "llmprobe_sweep_step_offered_requests_per_second"
 	sweepAchieved   = "llmprobe_sweep_step_achieved_requests_per_second"
-	sweepTTFTP99    = "llmprobe_sweep_step_ttft_p99_seconds"
+	sweepTTFTP99    = "llmprobe_sweep_step_time_to_first_token_p99_seconds"
+	sweepDrain      = "llmprobe_sweep_step_drain_seconds"
 	sweepErrorRatio = "llmprobe_sweep_step_error_ratio"
 )
 
@@ -39,13 +40,14 @@ func capacityDashboard() *Dashboard {
 		"offered (req/s)", "error ratio", "reqps", "percentunit", hide,
 		qi(sweepOffered+"{"+soakGaugeSel+"}", ""), qi(sweepErrorRatio+"{"+soakGaugeSel+"}", ""))
 	steps := table("Last sweep steps",
-		"Every step of the last sweep of each soak and target.",
-		16, map[string]string{"Value #A": "offered (req/s)", "Value #B": "achieved (req/s)", "Value #C": "p99 TTFT (s)", "Value #D": "error ratio", "name": "soak"}, hide,
+		"Every step of the last sweep of each soak and target. Drain: from the step's last arrival to the end (or cut) of its last request.",
+		16, map[string]string{"Value #A": "offered (req/s)", "Value #B": "achieved (req/s)", "Value #C": "p99 TTFT (s)", "Value #D": "error ratio", "Value #E": "drain (s)", "name": "soak"}, hide,
 		needs(NeedSoak,
 			qi(sweepOffered+"{"+soakGaugeSel+"}", ""),
 			qi(sweepAchieved+"{"+soakGaugeSel+"}", ""),
 			qi(sweepTTFTP99+"{"+soakGaugeSel+"}", ""),
-			qi(sweepErrorRatio+"{"+soakGaugeSel+"}", ""))...)
+			qi(sweepErrorRatio+"{"+soakGaugeSel+"}", ""),
+			qi(sweepDrain+"{"+soakGaugeSel+"}", ""))...)
 	detected := stat("Detected max throughput",
 		"Highest offered rate of the last sweep at which achieved >= 95 % of offered, errors stayed within the configured ratio and the SLOs held.",
 		"reqps", 8, needs(NeedSoak,
@@ -109,10 +111,11 @@ func capacityDashboard() *Dashboard {
 		"Arrivals dropped because max_in_flight requests were already running, per second. They count as failures of the run.",
 		"reqps", needs(NeedSoak,
 			q(`sum by (target, name) (rate(llmprobe_dropped_arrivals_total{`+soakGaugeSel+`}[$__rate_interval]))`, "{{target}} {{name}}"))...)
-	lastSoak := stat("Time since the last successful soak",
-		"Age of the last soak run that completed successfully, per soak and target.",
+	lastSoak := stat("Time since the last soak run",
+		"Age of the last successful run and of the last run (successful or not) of each soak and target. A successful run completed, stayed within its error ratio and, for a sweep, found a max throughput.",
 		"s", 12, needs(NeedSoak,
-			q(`time() - max by (target, name) (llmprobe_soak_last_success_timestamp_seconds{`+soakGaugeSel+`} > 0)`, "{{target}} {{name}}"))...)
+			q(`time() - max by (target, name) (llmprobe_soak_last_success_timestamp_seconds{`+soakGaugeSel+`} > 0)`, "last success {{target}} {{name}}"),
+			q(`time() - max by (target, name) (llmprobe_soak_last_run_timestamp_seconds{`+soakGaugeSel+`} > 0)`, "last run {{target}} {{name}}"))...)
 	lastSoak.FieldConfig.Defaults.Thresholds = thresholds("green", float64(2*86400), "orange")
 
 	return newDashboard("llmprobe-capacity.json", "llmprobe-capacity", "llmprobe / Capacity and soaks",

@@ -221,23 +221,11 @@ func TestQueriesUseExportedMetricNames(t *testing.T) {
 }
 
 // knownMetrics lists the metric names defined in the collectors' sources
-// (collector/, gpu/, the daemon's wiring), and the soak metrics named in
-// the design while their collector is being written.
+// (collector/, gpu/ and the daemon's wiring).
 func knownMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	known := map[string]bool{
-		// soak and sweep metrics (collector/soak.go)
-		"llmprobe_dropped_arrivals_total":                           true,
-		"llmprobe_soak_running":                                     true,
-		"llmprobe_soak_last_success_timestamp_seconds":              true,
-		"llmprobe_detected_max_throughput_requests_per_second":      true,
-		"llmprobe_detected_max_throughput_output_tokens_per_second": true,
-		sweepOffered:    true,
-		sweepAchieved:   true,
-		sweepTTFTP99:    true,
-		sweepErrorRatio: true,
-	}
-	nameRE := regexp.MustCompile(`Name:\s*"([a-z0-9_]+)"|NewDesc\(\s*"(llmprobe_[a-z0-9_]+)"|histogram\("([a-z0-9_]+)"`)
+	known := map[string]bool{}
+	nameRE := regexp.MustCompile(`Name:\s*"([a-z0-9_]+)"|NewDesc\(\s*"(llmprobe_[a-z0-9_]+)"|(?:histogram|gauge)\("([a-z0-9_]+)"`)
 	var srcs []string
 	for _, g := range []string{"collector/*.go", "gpu/*.go", "*.go"} {
 		m, _ := filepath.Glob(filepath.Join(root, g))

@@ -1,0 +1,536 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/llmprobe/llmprobe/alerts"
+	"github.com/llmprobe/llmprobe/dashboards"
+	"github.com/llmprobe/llmprobe/sim"
+)
+
+// The end-to-end test runs the simulator, the llmprobe daemon (built from
+// this checkout) and a real Prometheus scraping it every second with native
+// histograms on and the rule file loaded. Then every dashboard query, every
+// dashboard variable and every rule expression is evaluated through
+// Prometheus's HTTP API: a query that errors fails the test, and so does a
+// panel query that returns no data, except where its data needs something
+// this machine cannot give — those are listed in the log.
+//
+// No GPU is needed: the daemon runs with --no-collector.gpu, and a second
+// scrape target serves the GPU collector's golden exposition (two mock GPUs,
+// gpu/testdata/two_gpus.prom), so the GPU panels are checked against the
+// collector's real metric and label names.
+
+const (
+	testTarget = "sim"
+	testModel  = "sim-model"
+	testProbe  = "heartbeat"
+	testSoak   = "sweep"
+)
+
+// daemonConfig probes the simulator every second and defines a short sweep
+// (started through the API, not on a schedule, so that it runs once).
+const daemonConfig = `
+global: {probe_jitter: 0s, data_dir: %q}
+targets:
+  - {name: sim, url: %q, model: sim-model, supports_min_tokens: true}
+workloads:
+  - {name: short, prompt: "Say hello.", output_tokens: {num_tokens: 16}}
+probes:
+  - {name: heartbeat, targets: [sim], workload: short, schedule: "@every 1s", requests: 2,
+     slo: {ttft: 500ms, itl: 50ms, e2e: 5s}}
+soaks:
+  - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 4, num_rates: 3,
+     duration: 2s, max_in_flight: 64, seed: 1, slo: {ttft: 500ms}}
+`
+
+const prometheusConfig = `
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: llmprobe
+    scrape_native_histograms: true
+    always_scrape_classic_histograms: true
+    static_configs:
+      - targets: [%q]
+  - job_name: llmprobe-gpu-host
+    static_configs:
+      - targets: [%q]
+`
+
+// gpuFixture is the GPU collector's golden exposition of two mock GPUs.
+var gpuFixture = filepath.Join("..", "gpu", "testdata", "two_gpus.prom")
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// logBuffer collects a child process's output for the failure message.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// process runs a binary for the test's lifetime and stops it with SIGTERM.
+func process(t *testing.T, name string, args ...string) *logBuffer {
+	t.Helper()
+	logs := &logBuffer{}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("%s did not stop within 15s of SIGTERM", filepath.Base(name))
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(name), tail(logs.String(), 4000))
+		}
+	})
+	return logs
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sample returns the value of the first sample of a metric family on an
+// exposition page whose labels contain every one of the given pairs; ok is
+// false when there is none.
+func sample(page, name string, labels ...string) (float64, bool) {
+	sc := bufio.NewScanner(strings.NewReader(page))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		rest, ok := strings.CutPrefix(l, name)
+		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		match := true
+		for _, lv := range labels {
+			match = match && strings.Contains(rest, lv)
+		}
+		if !match {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// buildDaemon builds llmprobe from this checkout.
+func buildDaemon(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the daemon with")
+	}
+	bin := filepath.Join(t.TempDir(), "llmprobe")
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// apiResult is the part of a Prometheus API answer the test reads.
+type apiResult struct {
+	Status    string   `json:"status"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
+	Infos     []string `json:"infos"`
+	Data      struct {
+		ResultType string            `json:"resultType"`
+		Result     []json.RawMessage `json:"result"`
+	} `json:"data"`
+}
+
+// promQuery evaluates an instant query at ts.
+func promQuery(promURL, expr string, ts time.Time) (apiResult, error) {
+	var r apiResult
+	form := url.Values{"query": {expr}, "time": {strconv.FormatFloat(float64(ts.UnixMilli())/1000, 'f', 3, 64)}}
+	resp, err := client.PostForm(promURL+"/api/v1/query", form)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return r, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+	}
+	if r.Status != "success" {
+		return r, fmt.Errorf("%s: %s", r.ErrorType, r.Error)
+	}
+	return r, nil
+}
+
+func (r apiResult) empty() bool {
+	return r.Data.ResultType != "scalar" && r.Data.ResultType != "string" && len(r.Data.Result) == 0
+}
+
+func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
+	prometheus := ToolPath(t, "prometheus")
+	promtool := ToolPath(t, "promtool")
+	start := time.Now()
+	bin := buildDaemon(t)
+	t.Logf("built the daemon in %s", time.Since(start).Round(time.Millisecond))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	_, simAddr, err := sim.Listen(ctx, "127.0.0.1:0", sim.Config{
+		Model: testModel, TTFT: 20 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 16, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "llmprobe.yaml")
+	cfg := fmt.Sprintf(daemonConfig, filepath.Join(dir, "data"), "http://"+simAddr.String())
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemonAddr := freeAddr(t)
+	daemonURL := "http://" + daemonAddr
+	process(t, bin, "run", "--config.file="+cfgFile, "--web.listen-address="+daemonAddr,
+		"--no-collector.gpu", "--web.enable-unauthenticated-writes", "--log.level=info")
+	waitFor(t, 15*time.Second, "the daemon to listen", func() bool {
+		code, _ := get(t, daemonURL+"/-/healthy")
+		return code == 200
+	})
+
+	// Prometheus, scraping the daemon every second with the rules loaded.
+	rulesFile, err := filepath.Abs(filepath.Join("..", "alerts", "llmprobe.rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	gpuPage, err := os.ReadFile(gpuFixture)
+	gpus := err == nil
+	if !gpus {
+		t.Logf("no GPU fixture (%v): the GPU panels cannot have data (listed below)", err)
+	}
+	gpuHost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(gpuPage)
+	}))
+	t.Cleanup(gpuHost.Close)
+	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(prometheusConfig, rulesFile, daemonAddr, strings.TrimPrefix(gpuHost.URL, "http://"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := freeAddr(t)
+	promURL := "http://" + promAddr
+	process(t, prometheus, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	waitFor(t, 30*time.Second, "Prometheus to be ready", func() bool {
+		code, _ := get(t, promURL+"/-/ready")
+		return code == 200
+	})
+
+	// The sweep, where the daemon runs soaks: it exports each configured
+	// soak's running gauge from the start.
+	_, page := get(t, daemonURL+"/metrics")
+	_, soaks := sample(page, "llmprobe_soak_running", `name="sweep"`)
+	if soaks {
+		resp, err := client.Post(daemonURL+"/api/v1/soaks/"+testSoak+"/run", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("starting the soak: HTTP %d: %s", resp.StatusCode, b)
+		}
+		waitFor(t, 60*time.Second, "the sweep to finish", func() bool {
+			_, page := get(t, daemonURL+"/metrics")
+			running, _ := sample(page, "llmprobe_soak_running", `name="sweep"`)
+			last, ok := sample(page, "llmprobe_soak_last_run_timestamp_seconds", `name="sweep"`)
+			return running == 0 && ok && last > 0
+		})
+	} else {
+		t.Log("the daemon exports no llmprobe_soak_running: it does not run soaks yet, so the panels that need a sweep cannot have data (listed below)")
+	}
+
+	// Enough probes and scrapes for rate() over the test's interval, and the
+	// sweep's last gauges scraped.
+	waitFor(t, 30*time.Second, "probe data in Prometheus", func() bool {
+		r, err := promQuery(promURL, `sum(llmprobe_time_to_first_token_seconds_count{phase="probe"})`, time.Now())
+		if err != nil || r.empty() {
+			return false
+		}
+		var v struct {
+			Value [2]any `json:"value"`
+		}
+		_ = json.Unmarshal(r.Data.Result[0], &v)
+		n, _ := strconv.ParseFloat(fmt.Sprint(v.Value[1]), 64)
+		return n >= 10
+	})
+	time.Sleep(3 * time.Second)
+	at := time.Now()
+
+	// The daemon's exposition passes promtool's linter.
+	_, page = get(t, daemonURL+"/metrics")
+	lint := exec.Command(promtool, "check", "metrics")
+	lint.Stdin = strings.NewReader(page)
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics on the daemon's /metrics: %v\n%s", err, out)
+	}
+	if _, ok := sample(page, "llmprobe_gpu_up"); ok {
+		t.Error("llmprobe_gpu_up exported with --no-collector.gpu")
+	}
+
+	t.Run("panels", func(t *testing.T) {
+		checkPanels(t, promURL, at, soaks, gpus)
+	})
+	t.Run("variables", func(t *testing.T) {
+		checkVariables(t, promURL, soaks, gpus)
+	})
+	t.Run("rules", func(t *testing.T) {
+		checkRules(t, promURL, at)
+	})
+	t.Logf("end-to-end run took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// checkPanels evaluates every panel query twice: with every variable at
+// its default (All, i.e. ".*") and with the real label values selected.
+func checkPanels(t *testing.T, promURL string, at time.Time, soaks, gpus bool) {
+	// $__rate_interval as Grafana would compute it for a 15 s scrape
+	// interval (4 scrapes): wide enough that the sweep, which ended seconds
+	// ago, is inside every window.
+	all := dashboards.Defaults()
+	all["__rate_interval"] = "1m"
+	real := maps(all, map[string]string{"target": testTarget, "model": testModel, "probe": testProbe, "soak": testSoak})
+	passes := []struct {
+		name string
+		vars map[string]string
+	}{{"All", all}, {"selected", real}}
+
+	var withData, exempt []string
+	for _, q := range dashboards.Queries() {
+		for _, pass := range passes {
+			expr, err := dashboards.Substitute(q.Expr, pass.vars)
+			if err != nil {
+				t.Errorf("%s: %v", q, err)
+				continue
+			}
+			r, err := promQuery(promURL, expr, at)
+			switch {
+			case err != nil:
+				t.Errorf("%s (%s): query failed: %v\n%s", q, pass.name, err, expr)
+				continue
+			case len(r.Warnings) > 0:
+				t.Errorf("%s (%s): warnings %v\n%s", q, pass.name, r.Warnings, expr)
+			}
+			if !r.empty() {
+				if pass.name == "All" {
+					withData = append(withData, q.String())
+				}
+				continue
+			}
+			switch {
+			case q.Needs == dashboards.NeedGPU && !gpus:
+				if pass.name == "All" {
+					exempt = append(exempt, q.String()+": needs a GPU")
+				}
+			case q.Needs == dashboards.NeedSoak && !soaks:
+				if pass.name == "All" {
+					exempt = append(exempt, q.String()+": needs the daemon to run soaks")
+				}
+			default:
+				t.Errorf("%s (%s): no data\n%s", q, pass.name, expr)
+			}
+		}
+	}
+	t.Logf("%d panel queries returned data", len(withData))
+	if len(exempt) > 0 {
+		t.Logf("%d panel queries exempt (no data, and none possible here):\n  %s", len(exempt), strings.Join(exempt, "\n  "))
+	}
+}
+
+func maps(base, over map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	return m
+}
+
+// checkVariables runs each label_values() variable as Grafana does, through
+// the label values API.
+func checkVariables(t *testing.T, promURL string, soaks, gpus bool) {
+	vqs, err := dashboards.VariableQueries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := dashboards.Defaults()
+	for _, v := range vqs {
+		match, err := dashboards.Substitute(v.Match, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body := get(t, promURL+"/api/v1/label/"+v.Label+"/values?"+url.Values{"match[]": {match}}.Encode())
+		var r struct {
+			Status string   `json:"status"`
+			Error  string   `json:"error"`
+			Data   []string `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil || r.Status != "success" {
+			t.Errorf("%s: variable %s: label_values(%s, %s): %v %s", v.Dashboard, v.Variable, match, v.Label, err, r.Error)
+			continue
+		}
+		switch {
+		case len(r.Data) > 0:
+		case strings.Contains(match, "llmprobe_gpu_") && !gpus:
+			t.Logf("%s: variable %s: no values without a GPU (exempt)", v.Dashboard, v.Variable)
+		case strings.Contains(match, `phase="soak"`) && !soaks:
+			t.Logf("%s: variable %s: no values without soaks (exempt)", v.Dashboard, v.Variable)
+		default:
+			t.Errorf("%s: variable %s: label_values(%s, %s) has no values", v.Dashboard, v.Variable, match, v.Label)
+		}
+	}
+}
+
+// checkRules evaluates every rule expression, checks that Prometheus
+// evaluates every rule without error, and that nothing fires against a
+// healthy simulator.
+func checkRules(t *testing.T, promURL string, at time.Time) {
+	rules, err := alerts.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		res, err := promQuery(promURL, r.Expr, at)
+		switch {
+		case err != nil:
+			t.Errorf("rule %s: %v", r.Name(), err)
+		case len(res.Warnings) > 0:
+			t.Errorf("rule %s: warnings %v", r.Name(), res.Warnings)
+		case r.Record != "" && res.empty():
+			t.Errorf("recording rule %s: no data", r.Record)
+		case r.Alert != "" && !res.empty():
+			t.Errorf("alert %s: expression true against a healthy simulator: %d series", r.Alert, len(res.Data.Result))
+		}
+	}
+
+	// Prometheus's own evaluation of the loaded rule file.
+	_, body := get(t, promURL+"/api/v1/rules")
+	var rs struct {
+		Data struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Name      string `json:"name"`
+					Health    string `json:"health"`
+					LastError string `json:"lastError"`
+					State     string `json:"state"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &rs); err != nil {
+		t.Fatal(err)
+	}
+	loaded := 0
+	for _, g := range rs.Data.Groups {
+		for _, r := range g.Rules {
+			loaded++
+			if r.Health != "ok" {
+				t.Errorf("Prometheus evaluates rule %s/%s: health %q: %s", g.Name, r.Name, r.Health, r.LastError)
+			}
+			if r.State != "" && r.State != "inactive" {
+				t.Errorf("alert %s is %s against a healthy simulator", r.Name, r.State)
+			}
+		}
+	}
+	if loaded != len(rules) {
+		t.Errorf("Prometheus loaded %d rules, the rule file has %d", loaded, len(rules))
+	}
+	if !slices.ContainsFunc(rules, func(r alerts.Rule) bool { return r.Alert != "" }) {
+		t.Error("no alerts in the rule file")
+	}
+}
