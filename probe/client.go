@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -50,6 +51,9 @@ const (
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultMaxResponseBytes = 16 << 20
 	maxEventBytes           = 1 << 20
+	// maxDrainWait bounds the wait for the rest of a body after the record
+	// is complete (the end of a chunked stream after [DONE]).
+	maxDrainWait = 100 * time.Millisecond
 )
 
 // Client sends requests to one endpoint. It is safe for concurrent use; its
@@ -168,7 +172,12 @@ func (c *Client) Body(req Request) ([]byte, error) {
 	return json.Marshal(b)
 }
 
-var errIdle = errors.New("no data from server within idle timeout")
+// Causes of the request's own deadlines, told apart from the caller's
+// cancellation or deadline (a soak that ends), which is not a timeout.
+var (
+	errIdle    = errors.New("no data from server within idle timeout")
+	errTimeout = errors.New("request timeout")
+)
 
 // Do sends one request and returns its Record. It never returns an error:
 // every failure is a classified Record, because a failure is a measurement.
@@ -183,7 +192,7 @@ func (c *Client) Do(ctx context.Context, req Request) *Record {
 }
 
 func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, context.DeadlineExceeded)
+	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, errTimeout)
 	defer cancel()
 	ctx, cancelIdle := context.WithCancelCause(ctx)
 	defer cancelIdle(nil)
@@ -216,8 +225,11 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
 		return c.classifyErr(ctx, rec, err)
 	}
 	defer func() {
-		// Drain a little so the connection can be reused, never much: a
-		// hostile server must not keep us reading.
+		// Drain a little so the connection can be reused, never much and
+		// never long: the record is complete by now, and a server (or
+		// proxy) that holds the stream open after [DONE] must not hold
+		// the caller for the idle timeout.
+		idle.Reset(min(c.ep.IdleTimeout, maxDrainWait))
 		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
 		resp.Body.Close()
 	}()
@@ -289,6 +301,10 @@ func errorMessage(raw json.RawMessage) string {
 func (c *Client) fail(rec *Record, res Result, err error) *Record {
 	rec.Result = res
 	rec.Error = err.Error()
+	if c.ep.APIKey != "" {
+		// Servers quote the credentials they reject; logs must not.
+		rec.Error = strings.ReplaceAll(rec.Error, c.ep.APIKey, "<secret>")
+	}
 	if rec.End.IsZero() {
 		rec.End = c.now()
 	}
@@ -302,10 +318,10 @@ func (c *Client) classifyErr(ctx context.Context, rec *Record, err error) *Recor
 		switch {
 		case errors.Is(cause, errIdle):
 			return c.fail(rec, ResultTimeout, errIdle)
-		case errors.Is(cause, context.DeadlineExceeded):
+		case errors.Is(cause, errTimeout):
 			return c.fail(rec, ResultTimeout, fmt.Errorf("request timeout %s exceeded", c.ep.Timeout))
-		default:
-			return c.fail(rec, ResultCanceled, errors.New("canceled"))
+		default: // the caller's: canceled, or its own deadline passed
+			return c.fail(rec, ResultCanceled, fmt.Errorf("canceled: %w", cause))
 		}
 	}
 	var uerr *url.Error
@@ -365,13 +381,15 @@ type chunk struct {
 	Error   json.RawMessage `json:"error"`
 }
 
+// usage's details are values, not pointers, so that decoding a usage into a
+// reused one does not allocate (null or absent details read as zero).
 type usage struct {
 	PromptTokens        int `json:"prompt_tokens"`
 	CompletionTokens    int `json:"completion_tokens"`
-	PromptTokensDetails *struct {
+	PromptTokensDetails struct {
 		CachedTokens int `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails *struct {
+	CompletionTokensDetails struct {
 		ReasoningTokens int `json:"reasoning_tokens"`
 	} `json:"completion_tokens_details"`
 }
@@ -379,6 +397,15 @@ type usage struct {
 type timings struct {
 	PromptMS    float64 `json:"prompt_ms"`
 	PredictedMS float64 `json:"predicted_ms"`
+}
+
+func (t *timings) prefill() time.Duration { return msDuration(t.PromptMS) }
+func (t *timings) decode() time.Duration  { return msDuration(t.PredictedMS) }
+
+// msDuration converts milliseconds to a Duration, rounded to the nearest
+// nanosecond (truncation would turn 1.001ms into 1.000999ms).
+func msDuration(ms float64) time.Duration {
+	return time.Duration(math.Round(ms * float64(time.Millisecond)))
 }
 
 // nonEmptyString reports whether raw is a JSON string with content.
@@ -401,13 +428,65 @@ func (ch *chunk) reset() {
 	ch.Error = ch.Error[:0]
 }
 
-var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+// chunkDecoder decodes each event's JSON into one reused chunk. It keeps a
+// json.Decoder across events because json.Unmarshal builds its decoding
+// state afresh on every call (about eight allocations per chunk); the
+// Decoder reuses it, and its buffer, from one event to the next.
+type chunkDecoder struct {
+	ch  chunk
+	u   usage // where a chunk's usage is decoded, instead of a new one
+	rd  bytes.Reader
+	dec *json.Decoder
+	fed int64 // bytes given to dec so far: its offsets count from there
+}
+
+var errTrailingData = errors.New("data after the JSON value")
+
+// decode parses one event's data into d.ch. Like json.Unmarshal, it
+// accepts exactly one JSON value with optional white space around it.
+func (d *chunkDecoder) decode(data []byte) error {
+	if d.dec == nil {
+		d.rd.Reset(nil)
+		d.dec = json.NewDecoder(&d.rd)
+		d.fed = 0
+	}
+	d.ch.reset()
+	// A present usage object is decoded into d.u; null sets the pointer to
+	// nil. The sentinel tells an absent usage (pointer left as it was)
+	// from a present one.
+	d.u = usage{PromptTokens: -1, CompletionTokens: -1}
+	d.ch.Usage = &d.u
+	start := d.fed
+	d.rd.Reset(data)
+	d.fed += int64(len(data))
+	if err := d.dec.Decode(&d.ch); err != nil {
+		d.dec = nil // a Decoder's read and syntax errors are sticky
+		return err
+	}
+	for _, c := range data[d.dec.InputOffset()-start:] {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			d.dec = nil
+			return errTrailingData
+		}
+	}
+	if d.ch.Usage != nil {
+		if d.u.PromptTokens < 0 && d.u.CompletionTokens < 0 {
+			d.ch.Usage = nil // absent, or an empty object
+		}
+		d.u.PromptTokens = max(d.u.PromptTokens, 0) // a field left out: zero
+		d.u.CompletionTokens = max(d.u.CompletionTokens, 0)
+	}
+	return nil
+}
+
+var chunkPool = sync.Pool{New: func() any { return new(chunkDecoder) }}
 
 func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 	sse := NewSSEReader(body, maxEventBytes)
 	sse.now = c.now
-	ch := chunkPool.Get().(*chunk)
-	defer chunkPool.Put(ch)
+	dec := chunkPool.Get().(*chunkDecoder)
+	defer chunkPool.Put(dec)
+	ch := &dec.ch
 	chunks := 0    // output-carrying chunks
 	lastUsage := 0 // completion tokens reported so far (continuous usage)
 	done := false
@@ -427,8 +506,7 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 			done = true
 			break
 		}
-		ch.reset()
-		if err := json.Unmarshal(ev.Data, ch); err != nil {
+		if err := dec.decode(ev.Data); err != nil {
 			rec.End = ev.At
 			c.fail(rec, ResultProtocol, fmt.Errorf("invalid JSON in stream chunk %d", chunks+1))
 			c.finishTokens(rec, chunks)
@@ -486,8 +564,8 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 			c.applyUsage(rec, ch.Usage)
 		}
 		if ch.Timings != nil {
-			rec.ServerPrefill = time.Duration(ch.Timings.PromptMS * float64(time.Millisecond))
-			rec.ServerDecode = time.Duration(ch.Timings.PredictedMS * float64(time.Millisecond))
+			rec.ServerPrefill = ch.Timings.prefill()
+			rec.ServerDecode = ch.Timings.decode()
 		}
 	}
 	c.finishTokens(rec, chunks)
@@ -508,12 +586,8 @@ func (c *Client) applyUsage(rec *Record, u *usage) {
 	rec.UsageReported = true
 	rec.InputTokens = u.PromptTokens
 	rec.OutputTokens = u.CompletionTokens
-	if u.PromptTokensDetails != nil {
-		rec.CachedTokens = u.PromptTokensDetails.CachedTokens
-	}
-	if u.CompletionTokensDetails != nil {
-		rec.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
-	}
+	rec.CachedTokens = u.PromptTokensDetails.CachedTokens
+	rec.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
 }
 
 // finishTokens falls back to counting output chunks when the server sent no
@@ -571,8 +645,8 @@ func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
 		c.applyUsage(rec, pr.Usage)
 	}
 	if pr.Timings != nil {
-		rec.ServerPrefill = time.Duration(pr.Timings.PromptMS * float64(time.Millisecond))
-		rec.ServerDecode = time.Duration(pr.Timings.PredictedMS * float64(time.Millisecond))
+		rec.ServerPrefill = pr.Timings.prefill()
+		rec.ServerDecode = pr.Timings.decode()
 	}
 	rec.Result = ResultSuccess
 }

@@ -33,6 +33,7 @@ type SSEReader struct {
 	rd      io.Reader
 	buf     []byte // raw bytes read; buf[r:w] is unconsumed
 	r, w    int
+	scanned int    // buf[r:r+scanned] holds no line end: not scanned again
 	data    []byte // data of the event being assembled
 	hasData bool   // a data field was seen (data may still be empty)
 	skipLF  bool   // the last line ended with CR: a following LF belongs to it
@@ -112,16 +113,20 @@ func (s *SSEReader) line() (line []byte, ok bool, err error) {
 				return nil, false, nil
 			}
 		}
-		for i := s.r; i < s.w; i++ {
+		// A line that arrives in many reads is scanned once, not once per
+		// read: a server trickling a large event must not cost quadratic time.
+		for i := s.r + s.scanned; i < s.w; i++ {
 			if c := s.buf[i]; c == '\n' || c == '\r' {
 				line = s.buf[s.r:i]
 				s.r = i + 1
+				s.scanned = 0
 				if c == '\r' {
 					s.skipLF = true
 				}
 				return line, true, nil
 			}
 		}
+		s.scanned = s.w - s.r
 		if err := s.fill(); err != nil {
 			if err == io.EOF && s.r < s.w {
 				return nil, false, ErrTruncated
