@@ -217,13 +217,17 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool, obs func(
 			break
 		}
 		req := j.gen.Next()
-		inflight.Inc()
-		rec := j.client.Do(ctx, req)
-		inflight.Dec()
-		rec.Phase, rec.Name = "probe", j.probe.Name
-		if !adhoc && (ctx.Err() == nil || rec.Success()) {
-			d.metrics.Observe(rec)
+		observe := func(rec *probe.Record) {
+			rec.Phase, rec.Name = "probe", j.probe.Name
+			if !adhoc && (ctx.Err() == nil || rec.Success()) {
+				d.metrics.Observe(rec)
+			}
 		}
+		inflight.Inc()
+		// A refused attempt that is retried is still a measured failure.
+		rec := j.client.DoWithRetry(ctx, req, probe.DefaultProbeRetry, observe)
+		inflight.Dec()
+		observe(rec)
 		if obs != nil {
 			obs(req, rec)
 		}

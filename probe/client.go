@@ -162,7 +162,10 @@ func (c *Client) Body(req Request) ([]byte, error) {
 	}
 	switch c.ep.Kind {
 	case "completions":
-		b.Prompt = req.System + req.Prompt
+		b.Prompt = req.Prompt
+		if req.System != "" {
+			b.Prompt = req.System + "\n\n" + req.Prompt
+		}
 	default:
 		if req.System != "" {
 			b.Messages = append(b.Messages, message{Role: "system", Content: req.System})
@@ -237,6 +240,7 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg := readErrorBody(resp.Body)
 		rec.End = c.now()
+		rec.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), rec.End)
 		return c.fail(rec, statusResult(resp.StatusCode), fmt.Errorf("HTTP %d%s", resp.StatusCode, msg))
 	}
 	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle, idleAfter: c.ep.IdleTimeout}

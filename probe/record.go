@@ -72,6 +72,8 @@ type Record struct {
 	Error        string `json:"error,omitempty"` // short, for logs and debug output; never a label
 	FinishReason string `json:"finish_reason,omitempty"`
 	Retries      int    `json:"retries,omitempty"`
+	// RetryAfter is the server's Retry-After on a refusal (429, 503).
+	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
 }
 
 // Success reports whether the request succeeded.
