@@ -56,17 +56,15 @@ type Archive struct {
 	active map[string]bool // IDs being written
 }
 
-// Open opens (creating it if needed) the archive in dir and removes what
-// an earlier crash left: temporary files and timelines without a result.
+// Open opens the archive in dir and removes what an earlier crash left:
+// temporary files and timelines without a result. The directory is created
+// with the first run, so a daemon without soaks leaves no trace.
 func Open(dir string, ret Retention) (*Archive, error) {
 	if ret.MaxRuns == 0 {
 		ret.MaxRuns = DefaultMaxRuns
 	}
 	if ret.MaxBytes == 0 {
 		ret.MaxBytes = DefaultMaxBytes
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
 	}
 	a := &Archive{dir: dir, ret: ret, active: map[string]bool{}}
 	names, err := a.names()
@@ -92,6 +90,9 @@ func (a *Archive) Dir() string { return a.dir }
 
 func (a *Archive) names() ([]string, error) {
 	ents, err := os.ReadDir(a.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
@@ -147,6 +148,10 @@ func (a *Archive) Begin(name, target string, started time.Time) (*Writer, error)
 	}
 	a.active[id] = true
 	a.mu.Unlock()
+	if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		a.release(id)
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	f, err := os.CreateTemp(a.dir, tmpPrefix+id+"-*"+timelineSuffix)
 	if err != nil {
 		a.release(id)

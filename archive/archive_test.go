@@ -50,10 +50,16 @@ func save(t *testing.T, a *Archive, name string, started time.Time, entries int)
 }
 
 func TestWriteAndList(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data")
 	a, err := Open(dir, Retention{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open created the directory before any run: %v", err)
+	}
+	if runs, err := a.List(); err != nil || len(runs) != 0 {
+		t.Fatalf("empty archive: %v %v", runs, err)
 	}
 	t0 := time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC)
 	id1 := save(t, a, "nightly", t0, 3)
