@@ -65,6 +65,12 @@ const (
 	DefaultNumRates         = 10
 	DefaultMaxInFlight      = 1024
 	DefaultStopErrorRatio   = 0.5
+	DefaultBatchSize        = 1
+	DefaultDocuments        = 8
+	DefaultRerankPath       = "/v1/rerank"
+
+	// DefaultQuery is the rerank query of a workload that sets none.
+	DefaultQuery = "Which of these passages explains how a bicycle stays upright?"
 
 	// DefaultPrompt is sent by a workload that sets none of prompt,
 	// input_tokens and dataset. It asks for an open-ended answer so that the
@@ -79,6 +85,9 @@ const (
 	MaxRequests   = 1000
 	TokensLimit   = 1 << 20 // for input_tokens and the decode options
 	InFlightLimit = 1 << 20
+	MaxBatchSize  = 4096    // embeddings inputs per request
+	MaxDocuments  = 4096    // rerank documents per request
+	MaxDimensions = 1 << 16 // embedding vector size
 	maxKeyBytes   = 64 << 10
 )
 
@@ -139,6 +148,12 @@ type Target struct {
 	// Headers are extra request headers. They are not treated as secrets,
 	// so Authorization and Proxy-Authorization are refused here.
 	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// RerankPath (rerank targets only) is the API path appended to the base
+	// URL: /v1/rerank (default; vLLM, Jina, llama.cpp), /rerank or
+	// /v2/rerank (Cohere-style). The request and response shapes are the
+	// same: {model, query, documents, top_n} in, results[] with index and
+	// relevance_score out.
+	RerankPath string `yaml:"rerank_path,omitempty" json:"rerank_path,omitempty"`
 
 	// APIKey is resolved at load from APIKeyFile (trimmed) or APIKeyEnv.
 	// It is never marshalled, and Target's Format prints it as <secret>.
@@ -179,17 +194,51 @@ func (t Target) Format(f fmt.State, verb rune) {
 
 // Workload says what a request sends and how long its answer should be.
 // At most one of Prompt, InputTokens and Dataset may be set; with none,
-// Load sets Prompt to DefaultPrompt.
+// Load sets Prompt to DefaultPrompt. The same texts feed every kind: a chat
+// or completions prompt, an embeddings input, a rerank document.
 type Workload struct {
 	Name string `yaml:"name" json:"name"`
 	// Prompt is a fixed prompt text.
 	Prompt string `yaml:"prompt,omitempty" json:"prompt,omitempty"`
-	// InputTokens asks for a synthetic prompt of about this many tokens.
-	InputTokens int `yaml:"input_tokens,omitempty" json:"input_tokens,omitempty"`
-	// Dataset is a prompt file (ShareGPT JSON or JSONL). It must exist when
-	// the config is loaded; a relative path is resolved against the config
-	// file's directory and stored resolved.
+	// InputTokens asks for synthetic prompts of this many tokens on
+	// average; InputTokensStddev spreads each prompt's length (normal),
+	// clamped to [InputTokensMin, InputTokensMax] where those are set.
+	// Lengths are counted with Tokenizer when set, else estimated at 4
+	// characters per token.
+	InputTokens       int `yaml:"input_tokens,omitempty" json:"input_tokens,omitempty"`
+	InputTokensStddev int `yaml:"input_tokens_stddev,omitempty" json:"input_tokens_stddev,omitempty"`
+	InputTokensMin    int `yaml:"input_tokens_min,omitempty" json:"input_tokens_min,omitempty"`
+	InputTokensMax    int `yaml:"input_tokens_max,omitempty" json:"input_tokens_max,omitempty"`
+	// Tokenizer is a Hugging Face tokenizer.json of the target's model,
+	// used to size synthetic prompts in real tokens. Resolved like Dataset
+	// and read when the config is loaded.
+	Tokenizer string `yaml:"tokenizer,omitempty" json:"tokenizer,omitempty"`
+	// Dataset is a prompt file: JSON Lines (one prompt, or message list,
+	// per line) or ShareGPT JSON; see package dataset. It is read when the
+	// config is loaded, and refused with its file and line if it is empty
+	// or malformed; a relative path is resolved against the config file's
+	// directory and stored resolved.
 	Dataset string `yaml:"dataset,omitempty" json:"dataset,omitempty"`
+
+	// BatchSize (embeddings) is the number of inputs per request. Default 1.
+	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
+	// Dimensions (embeddings) is the vector size every returned embedding
+	// must have; a response with another size is a protocol failure. It is
+	// checked, not sent. Zero checks only that all vectors agree.
+	Dimensions int `yaml:"dimensions,omitempty" json:"dimensions,omitempty"`
+	// Query (rerank) is the query documents are ranked against. Default
+	// DefaultQuery.
+	Query string `yaml:"query,omitempty" json:"query,omitempty"`
+	// Documents (rerank) is the number of documents per request, each a
+	// prompt of the workload. Default DefaultDocuments.
+	Documents int `yaml:"documents,omitempty" json:"documents,omitempty"`
+	// Images (vision) are PNG or JPEG files sent as data: URIs in image_url
+	// parts of the user message; each is read when the config is loaded.
+	// Vision targets need them, other kinds refuse them.
+	Images []string `yaml:"images,omitempty" json:"images,omitempty"`
+	// ImagesPerRequest (vision) is how many of Images each request
+	// carries, drawn in a seeded random order. Default all of them.
+	ImagesPerRequest int `yaml:"images_per_request,omitempty" json:"images_per_request,omitempty"`
 	// OutputTokens sets the requested output length. In YAML it is a
 	// mapping, a "num_tokens=80,max_tokens=100" string or a bare integer
 	// (the num_tokens).

@@ -491,7 +491,7 @@ func writeKey(t *testing.T, dir, name, content string) {
 func TestAPIKey(t *testing.T) {
 	dir := t.TempDir()
 	writeKey(t, dir, "a.key", "  "+secret+"\n")
-	writeKey(t, dir, "prompts.jsonl", "{}\n")
+	writeKey(t, dir, "prompts.jsonl", "{\"prompt\": \"hi\"}\n")
 	t.Setenv("LLMPROBE_TEST_KEY", secret+"-env\n")
 	in := `
 targets:

@@ -16,6 +16,9 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/llmprobe/llmprobe/dataset"
+	"github.com/llmprobe/llmprobe/tokenizer"
 )
 
 // lookupEnv is os.LookupEnv; tests use t.Setenv rather than replacing it.
@@ -66,6 +69,7 @@ func (l *loader) validate(c *Config) {
 		pr := &c.Probes[i]
 		l.checkName(p, pr.Name, runs)
 		l.checkRefs(p, pr.Targets, pr.Workload, targets, workloads)
+		l.checkKinds(p, pr.Targets, pr.Workload, c)
 		l.required(p+".schedule", pr.Schedule == "")
 		if pr.Schedule != "" {
 			l.checkSchedule(p+".schedule", pr.Schedule)
@@ -83,6 +87,7 @@ func (l *loader) validate(c *Config) {
 		s := &c.Soaks[i]
 		l.checkName(p, s.Name, runs)
 		l.checkRefs(p, s.Targets, s.Workload, targets, workloads)
+		l.checkKinds(p, s.Targets, s.Workload, c)
 		if s.Schedule != "" {
 			l.checkSchedule(p+".schedule", s.Schedule)
 		}
@@ -202,6 +207,27 @@ func (l *loader) validateTarget(t *Target, p string) {
 		l.errorf(p+".stream", "kind %s cannot stream", t.Kind)
 	}
 	l.checkHeaders(t.Headers, p+".headers")
+	if t.RerankPath != "" {
+		if t.Kind != KindRerank {
+			l.errorf(p+".rerank_path", "only used by rerank targets")
+		} else if msg := checkAPIPath(t.RerankPath); msg != "" {
+			l.errorf(p+".rerank_path", "invalid path %s: %s", quote(t.RerankPath), msg)
+		}
+	}
+}
+
+// checkAPIPath returns what is wrong with an API path such as /v1/rerank.
+func checkAPIPath(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//"):
+		return "must start with a single /"
+	case err != nil || u.Path != s || u.RawQuery != "" || u.Fragment != "":
+		return "want a plain path, without query or escapes"
+	case slices.Contains(strings.Split(s, "/"), ".."):
+		return `must not hold ".."`
+	}
+	return ""
 }
 
 // orDefault returns v, or def when v is zero.
@@ -377,14 +403,10 @@ func (l *loader) validateWorkload(w *Workload, p string) {
 		}
 		sources = append(sources, s.field)
 	}
-	l.intRange(p+".input_tokens", w.InputTokens, 1, TokensLimit)
+	l.validateInputTokens(w, p)
 	if w.Dataset != "" {
 		w.Dataset = resolvePath(l.dir, w.Dataset)
-		if f, err := openRegular(w.Dataset); err != nil {
-			l.errorf(p+".dataset", "%s", err)
-		} else {
-			f.Close()
-		}
+		l.checkFile(p+".dataset", w.Dataset, dataset.Check)
 	}
 	op := p + ".output_tokens"
 	if !l.bad[op] {
@@ -397,6 +419,122 @@ func (l *loader) validateWorkload(w *Workload, p string) {
 	l.oneOf(p+".prefix_cache", "prefix_cache", w.PrefixCache, caches)
 	if t := w.Temperature; t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0) || *t < 0) {
 		l.errorf(p+".temperature", "must be a non-negative number")
+	}
+
+	l.intRange(p+".batch_size", w.BatchSize, 1, MaxBatchSize)
+	l.intRange(p+".dimensions", w.Dimensions, 1, MaxDimensions)
+	l.intRange(p+".documents", w.Documents, 1, MaxDocuments)
+	if l.has(p+".query", w.Query != "") && strings.TrimSpace(w.Query) == "" {
+		l.errorf(p+".query", "must not be blank")
+	}
+	for i := range w.Images {
+		ip := fmt.Sprintf("%s.images[%d]", p, i)
+		if l.bad[ip] {
+			continue
+		}
+		if w.Images[i] == "" {
+			l.errorf(ip, "empty path")
+			continue
+		}
+		w.Images[i] = resolvePath(l.dir, w.Images[i])
+		l.checkFile(ip, w.Images[i], func(path string) error {
+			_, err := dataset.Image(path)
+			return err
+		})
+	}
+	if l.has(p+".images_per_request", w.ImagesPerRequest != 0) {
+		if len(w.Images) == 0 {
+			l.errorf(p+".images_per_request", "only used with images")
+		} else {
+			l.intRange(p+".images_per_request", w.ImagesPerRequest, 1, len(w.Images))
+		}
+	}
+}
+
+// validateInputTokens checks the synthetic length distribution and the
+// tokenizer that measures it.
+func (l *loader) validateInputTokens(w *Workload, p string) {
+	ip := p + ".input_tokens"
+	mean := l.has(ip, w.InputTokens != 0)
+	l.intRange(ip, w.InputTokens, 1, TokensLimit)
+	spread := []struct {
+		field string
+		v     int
+		lo    int
+	}{
+		{"input_tokens_stddev", w.InputTokensStddev, 0},
+		{"input_tokens_min", w.InputTokensMin, 1},
+		{"input_tokens_max", w.InputTokensMax, 1},
+	}
+	ok := true
+	for _, f := range spread {
+		fp := p + "." + f.field
+		if !l.has(fp, f.v != 0) {
+			continue
+		}
+		switch {
+		case !mean && !l.bad[ip]:
+			l.errorf(fp, "only used with input_tokens")
+			ok = false
+		case f.v < f.lo || f.v > TokensLimit:
+			l.errorf(fp, "must be between %d and %d", f.lo, TokensLimit)
+			ok = false
+		}
+	}
+	if ok && mean && w.InputTokens >= 1 && w.InputTokens <= TokensLimit {
+		if w.InputTokensMin > w.InputTokens {
+			l.errorf(p+".input_tokens_min", "%d exceeds input_tokens (%d)", w.InputTokensMin, w.InputTokens)
+		}
+		if w.InputTokensMax > 0 && w.InputTokensMax < w.InputTokens {
+			l.errorf(p+".input_tokens_max", "%d is below input_tokens (%d)", w.InputTokensMax, w.InputTokens)
+		}
+	}
+	if w.Tokenizer != "" {
+		tp := p + ".tokenizer"
+		if !mean && !l.bad[ip] {
+			l.errorf(tp, "only used with input_tokens")
+			return
+		}
+		w.Tokenizer = resolvePath(l.dir, w.Tokenizer)
+		l.checkFile(tp, w.Tokenizer, func(path string) error {
+			_, err := tokenizer.Load(path)
+			return err
+		})
+	}
+}
+
+// checkFile checks that path is a readable regular file, then runs check
+// on it; errors are recorded at field path fp.
+func (l *loader) checkFile(fp, path string, check func(string) error) {
+	f, err := openRegular(path)
+	if err != nil {
+		l.errorf(fp, "%s", err)
+		return
+	}
+	f.Close()
+	if err := check(path); err != nil {
+		l.errorf(fp, "%s", pathErr(err))
+	}
+}
+
+// checkKinds checks that a run's workload suits each of its targets'
+// kinds: images go to vision targets, and only there.
+func (l *loader) checkKinds(p string, targetNames []string, workload string, c *Config) {
+	w := c.Workload(workload)
+	if w == nil || l.bad[p+".workload"] {
+		return
+	}
+	for i, name := range targetNames {
+		t := c.Target(name)
+		if t == nil {
+			continue
+		}
+		switch kind := orDefault(t.Kind, KindChat); {
+		case kind == KindVision && len(w.Images) == 0:
+			l.errorf(p+".workload", "workload %s has no images, which vision target %s needs", quote(workload), quote(name))
+		case kind != KindVision && len(w.Images) > 0:
+			l.errorf(fmt.Sprintf("%s.targets[%d]", p, i), "target %s is of kind %s: only vision targets take the images of workload %s", quote(name), kind, quote(workload))
+		}
 	}
 }
 
@@ -485,6 +623,9 @@ func (l *loader) applyDefaults(c *Config) {
 		t.Timeout = orDefault(t.Timeout, DefaultTimeout)
 		t.IdleTimeout = orDefault(t.IdleTimeout, min(DefaultIdleTimeout, t.Timeout))
 		t.MaxResponseBytes = orDefault(t.MaxResponseBytes, DefaultMaxResponseBytes)
+		if t.Kind == KindRerank {
+			t.RerankPath = orDefault(t.RerankPath, DefaultRerankPath)
+		}
 		if t.Stream == nil {
 			s := streamsByDefault(t.Kind)
 			t.Stream = &s
@@ -498,6 +639,9 @@ func (l *loader) applyDefaults(c *Config) {
 		}
 		w.OutputTokens.applyDefaults(l.has(p+".output_tokens.num_tokens", w.OutputTokens.NumTokens != 0))
 		w.PrefixCache = orDefault(w.PrefixCache, PrefixCacheCold)
+		if len(w.Images) > 0 {
+			w.ImagesPerRequest = orDefault(w.ImagesPerRequest, len(w.Images))
+		}
 	}
 	for i := range c.Probes {
 		c.Probes[i].Requests = orDefault(c.Probes[i].Requests, DefaultRequests)

@@ -260,10 +260,12 @@ func readShareGPT(path string, br *bufio.Reader, bom int64, fn func(Entry) error
 	fail := func(off int64, msg string) error {
 		return &Error{File: path, Line: lineAt(path, bom+off), Msg: msg}
 	}
-	syntax := func(err error) error {
+	syntax := func(start int64, err error) error {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return fail(se.Offset-1, "invalid JSON: "+se.Error())
+			// The Decoder's offsets are not those of the file: scan the
+			// value again on its own to find the line.
+			return &Error{File: path, Line: syntaxErrorLine(path, bom+start), Msg: "invalid JSON: " + se.Error()}
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return fail(dec.InputOffset(), "invalid JSON: unexpected end of file")
@@ -275,7 +277,7 @@ func readShareGPT(path string, br *bufio.Reader, bom int64, fn func(Entry) error
 		return &Error{File: path, Msg: "cannot read: " + err.Error()}
 	}
 	if _, err := dec.Token(); err != nil { // '['
-		return syntax(err)
+		return syntax(0, err)
 	}
 	for dec.More() {
 		start := dec.InputOffset()
@@ -287,7 +289,7 @@ func readShareGPT(path string, br *bufio.Reader, bom int64, fn func(Entry) error
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return syntax(err)
+			return syntax(start, err)
 		}
 		if raw[0] != '{' || json.Unmarshal(raw, &item) != nil || item.Conversations == nil {
 			return fail(start, shareGPTShape)
@@ -308,13 +310,69 @@ func readShareGPT(path string, br *bufio.Reader, bom int64, fn func(Entry) error
 			return err
 		}
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != nil { // ']'
-		return syntax(err)
+		return syntax(end, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fail(dec.InputOffset(), "data after the JSON list (name a JSON Lines file *.jsonl)")
 	}
 	return nil
+}
+
+// syntaxErrorLine returns the line of the first syntax error in the JSON
+// value that starts at the first byte at or after off that is not white
+// space or a comma.
+func syntaxErrorLine(path string, off int64) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return 0
+	}
+	br := bufio.NewReader(f)
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return lineAt(path, off)
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',' {
+			_ = br.UnreadByte()
+			break
+		}
+		off++
+	}
+	var raw json.RawMessage
+	var se *json.SyntaxError
+	if err := json.NewDecoder(br).Decode(&raw); errors.As(err, &se) && se.Offset > 0 {
+		// A fresh Decoder counts from the value's first byte, and the
+		// error came after reading Offset bytes.
+		return byteLine(path, off+se.Offset-1)
+	}
+	return lineAt(path, off)
+}
+
+// byteLine returns the 1-based line of the byte at off.
+func byteLine(path string, off int64) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n, line := int64(0), 1
+	br := bufio.NewReader(f)
+	for ; n < off; n++ {
+		c, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		if c == '\n' {
+			line++
+		}
+	}
+	return line
 }
 
 // lineAt returns the 1-based line of the first byte at or after off that
