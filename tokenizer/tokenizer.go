@@ -10,9 +10,12 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -106,13 +109,56 @@ func Load(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
+// Model types the library reads.
+var modelTypes = []string{"BPE", "WordPiece", "WordLevel", "Unigram"}
+
 func fromFile(path string) (tk *hf.Tokenizer, err error) {
+	// Check the shape first: the library's own errors print the whole
+	// parsed file.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		Model *struct {
+			Type string `json:"type"`
+		} `json:"model"`
+	}
+	err = json.NewDecoder(f).Decode(&head)
+	f.Close()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	case head.Model == nil:
+		return nil, errors.New(`no "model"`)
+	case !slices.Contains(modelTypes, head.Model.Type):
+		return nil, fmt.Errorf("model type %q is not supported (want %s)", head.Model.Type, strings.Join(modelTypes, ", "))
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			tk, err = nil, fmt.Errorf("%v", r)
+			tk, err = nil, shorten(fmt.Errorf("%v", r))
 		}
 	}()
-	return pretrained.FromFile(path)
+	tk, err = pretrained.FromFile(path)
+	return tk, shorten(err)
+}
+
+// shorten cuts a library error before the dump of its input that some
+// messages carry, and to at most 200 bytes.
+func shorten(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, cut := range []string{": &", ": map[", ": []"} {
+		if i := strings.Index(msg, cut); i >= 0 {
+			msg = msg[:i]
+		}
+	}
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "") + "…"
+	}
+	return errors.New(msg)
 }
 
 // Path returns the file the tokenizer was read from.
