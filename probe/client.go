@@ -25,7 +25,7 @@ type Endpoint struct {
 	Name               string // label value; never the URL
 	URL                string // base URL; a trailing /v1 is tolerated
 	Model              string
-	Kind               string // chat | completions
+	Kind               string // chat | completions | vision | embeddings | rerank
 	APIKey             string // sent as a bearer token; never logged
 	Timeout            time.Duration
 	IdleTimeout        time.Duration // longest silence between stream reads
@@ -34,15 +34,33 @@ type Endpoint struct {
 	SupportsMinTokens  bool // vLLM extensions min_tokens and ignore_eos
 	InsecureSkipVerify bool
 	Headers            map[string]string
+	RerankPath         string // rerank: API path; default /v1/rerank
 }
 
-// Request is the workload's part of one request.
+// Request is the workload's part of one request. Chat, completions and
+// vision use System, Prompt (or Messages) and the output options; vision
+// adds Images; embeddings use Inputs; rerank uses Query and Documents.
 type Request struct {
 	System      string
 	Prompt      string
 	MaxTokens   int
 	MinTokens   int
 	Temperature *float64
+
+	// Messages, when set, is a whole conversation sent instead of System
+	// and Prompt (chat and vision; completions send Prompt).
+	Messages []Message
+	// Images are data: URIs sent as image_url parts after the text of the
+	// last user message (vision).
+	Images []string
+	// Inputs are the texts of an embeddings request, one vector each.
+	Inputs []string
+	// Dimensions is the size every returned embedding must have; zero
+	// only checks that they agree.
+	Dimensions int
+	// Query and Documents make a rerank request.
+	Query     string
+	Documents []string
 }
 
 // Defaults applied where an Endpoint leaves a field zero.
@@ -79,6 +97,9 @@ func NewClient(ep Endpoint) *Client {
 	if ep.Kind == "" {
 		ep.Kind = "chat"
 	}
+	if pooling(ep.Kind) {
+		ep.Stream = false // embeddings and rerank answer in one body
+	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -94,7 +115,7 @@ func NewClient(ep Endpoint) *Client {
 	}
 	return &Client{
 		ep:  ep,
-		url: endpointURL(ep.URL, ep.Kind),
+		url: endpointURL(ep),
 		http: &http.Client{
 			Transport: tr,
 			// A redirect to another host could carry the API key away;
@@ -111,12 +132,19 @@ func (c *Client) Endpoint() Endpoint { return c.ep }
 // CloseIdle closes idle connections (on reload or shutdown).
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
-func endpointURL(base, kind string) string {
-	base = strings.TrimRight(base, "/")
+func endpointURL(ep Endpoint) string {
+	base := strings.TrimRight(ep.URL, "/")
 	base = strings.TrimSuffix(base, "/v1")
-	switch kind {
+	switch ep.Kind {
 	case "completions":
 		return base + "/v1/completions"
+	case "embeddings":
+		return base + "/v1/embeddings"
+	case "rerank":
+		if ep.RerankPath != "" {
+			return base + ep.RerankPath
+		}
+		return base + DefaultRerankPath
 	default:
 		return base + "/v1/chat/completions"
 	}
@@ -124,7 +152,7 @@ func endpointURL(base, kind string) string {
 
 type message struct {
 	Role    string `json:"role"`
-	Content string `json:"content"`
+	Content any    `json:"content"` // a string, or content parts (vision)
 }
 
 type streamOptions struct {
@@ -147,6 +175,12 @@ type requestBody struct {
 
 // Body returns the JSON body the client sends for req.
 func (c *Client) Body(req Request) ([]byte, error) {
+	switch c.ep.Kind {
+	case "embeddings":
+		return embeddingsBody(c.ep.Model, req)
+	case "rerank":
+		return rerankBody(c.ep.Model, req)
+	}
 	b := requestBody{
 		Model:       c.ep.Model,
 		MaxTokens:   req.MaxTokens,
@@ -167,10 +201,7 @@ func (c *Client) Body(req Request) ([]byte, error) {
 			b.Prompt = req.System + "\n\n" + req.Prompt
 		}
 	default:
-		if req.System != "" {
-			b.Messages = append(b.Messages, message{Role: "system", Content: req.System})
-		}
-		b.Messages = append(b.Messages, message{Role: "user", Content: req.Prompt})
+		b.Messages = chatMessages(req)
 	}
 	return json.Marshal(b)
 }
@@ -191,10 +222,13 @@ func (c *Client) Do(ctx context.Context, req Request) *Record {
 		rec.Start = c.now()
 		return c.fail(rec, ResultProtocol, fmt.Errorf("encoding request: %w", err))
 	}
-	return c.send(ctx, rec, body)
+	return c.send(ctx, rec, body, c.bodyReader(req))
 }
 
-func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
+// send posts body and fills rec from the response. read, when set, reads a
+// successful response's body (embeddings, rerank); else it is read as a
+// chat or completions stream or body.
+func (c *Client) send(ctx context.Context, rec *Record, body []byte, read func(context.Context, *Record, io.Reader)) *Record {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, errTimeout)
 	defer cancel()
 	ctx, cancelIdle := context.WithCancelCause(ctx)
@@ -245,6 +279,10 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte) *Record {
 	}
 	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle, idleAfter: c.ep.IdleTimeout}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if read != nil {
+		read(ctx, rec, limited)
+		return rec
+	}
 	if c.ep.Stream {
 		if mediaType != "text/event-stream" {
 			rec.End = c.now()

@@ -1,0 +1,76 @@
+package probe
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+)
+
+// rerankRequest is the body vLLM, Jina, Cohere and llama.cpp take. top_n
+// is the number of documents, so that every index must come back.
+type rerankRequest struct {
+	Model     string   `json:"model"`
+	Query     string   `json:"query"`
+	Documents []string `json:"documents"`
+	TopN      int      `json:"top_n"`
+}
+
+func rerankBody(model string, req Request) ([]byte, error) {
+	if len(req.Documents) == 0 {
+		return nil, errors.New("rerank request without documents")
+	}
+	return json.Marshal(rerankRequest{Model: model, Query: req.Query, Documents: req.Documents, TopN: len(req.Documents)})
+}
+
+type rerankResponse struct {
+	Results *[]struct {
+		Index          *int     `json:"index"`
+		RelevanceScore *float64 `json:"relevance_score"`
+	} `json:"results"`
+	Usage *poolingUsage   `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+// checkRerank reads a rerank response: every document index must come back
+// once, with a finite relevance_score. (JSON cannot carry NaN or infinity;
+// a server that writes them sends invalid JSON, also a protocol failure.)
+func (c *Client) checkRerank(rec *Record, b []byte, docs int) {
+	var resp rerankResponse
+	if err := json.Unmarshal(b, &resp); err != nil {
+		c.errProtocol(rec, "invalid JSON response body")
+		return
+	}
+	if c.checkError(rec, resp.Error) {
+		return
+	}
+	if resp.Results == nil {
+		c.errProtocol(rec, `response has no "results" list`)
+		return
+	}
+	results := *resp.Results
+	if len(results) != docs {
+		c.errProtocol(rec, "%d results for %d documents", len(results), docs)
+		return
+	}
+	seen := newIndexSet(docs)
+	for i, r := range results {
+		if r.Index == nil {
+			c.errProtocol(rec, "result %d has no index", i)
+			return
+		}
+		if err := seen.add(*r.Index); err != nil {
+			c.errProtocol(rec, "result %d: %s", i, err)
+			return
+		}
+		if r.RelevanceScore == nil {
+			c.errProtocol(rec, "result %d has no relevance_score", i)
+			return
+		}
+		if s := *r.RelevanceScore; math.IsNaN(s) || math.IsInf(s, 0) {
+			c.errProtocol(rec, "result %d: relevance_score %s", i, errNotFinite)
+			return
+		}
+	}
+	resp.Usage.apply(rec)
+	rec.Result = ResultSuccess
+}
