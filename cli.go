@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/daemon"
@@ -86,6 +87,9 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	simCmd := app.Command("sim", "Run only the simulated OpenAI-compatible model server.")
 	simOpts := addSimFlags(simCmd)
 
+	benchCmd := app.Command("bench", "Run one load test from the shell (rate, throughput or sweep) and print a Serving Benchmark Result.")
+	benchOpts := addBenchFlags(benchCmd)
+
 	checkCmd := app.Command("check-config", "Validate config files; print every problem with file, line and field.")
 	checkFiles := checkCmd.Arg("file", "Config files to check.").Required().ExistingFiles()
 
@@ -105,6 +109,8 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 		return checkConfig(*checkFiles, stdout, stderr)
 	case simCmd.FullCommand():
 		return runSim(logger, g, simOpts)
+	case benchCmd.FullCommand():
+		return runBench(logger, g, benchOpts)
 	case demoCmd.FullCommand():
 		return runDemo(logger, g, demoOpts)
 	default:
@@ -230,9 +236,19 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 		logger.Error("cannot start probes", "err", err)
 		return exitConfig
 	}
+	arch, err := archive.Open(cfg.Global.DataDir, archive.Retention{})
+	if err != nil {
+		logger.Error("cannot open the data directory", "err", err)
+		return exitConfig
+	}
+	soaks, err := daemon.NewSoaks(logger, metrics, collector.NewSoakMetrics(reg), arch, cfg)
+	if err != nil {
+		logger.Error("cannot start soaks", "err", err)
+		return exitConfig
+	}
 	reloads.set(true)
 
-	rl := &reloader{load: load, apply: []func(*config.Config) error{d.Apply}, metrics: reloads, logger: logger}
+	rl := &reloader{load: load, apply: []func(*config.Config) error{d.Apply, soaks.Apply}, metrics: reloads, logger: logger}
 	guard, err := newWriteGuard(g)
 	if err != nil {
 		logger.Error("cannot read the web config", "err", err)
@@ -250,6 +266,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	mux.HandleFunc("/-/reload", guard.wrap(rl.handler))
 	mux.Handle("/api/v1/status", statusHandler(d))
 	mux.Handle("/probe", probeHandler(d, logger))
+	soaks.Register(mux, guard.wrap)
 	mux.Handle("/", statusPageHandler(d, g.metrics, nil))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -271,6 +288,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 		case err := <-srvErr:
 			if !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("web server failed", "err", err)
+				soaks.Stop(0)
 				d.Stop(0)
 				return exitError
 			}
@@ -280,7 +298,10 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 				continue
 			}
 			logger.Info("shutting down", "signal", s.String(), "grace", g.grace)
+			soaksDone := make(chan struct{})
+			go func() { soaks.Stop(g.grace); close(soaksDone) }()
 			d.Stop(g.grace)
+			<-soaksDone
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = srv.Shutdown(ctx)
 			cancel()
