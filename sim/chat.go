@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -30,8 +33,11 @@ type chatMessage struct {
 }
 
 type contentPart struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
 }
 
 // serveChat answers POST /v1/chat/completions.
@@ -46,14 +52,15 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, http.StatusBadRequest, "messages must be a non-empty array.")
 		return
 	}
-	chars := 0
+	chars, images := 0, 0
 	for _, m := range req.Messages {
-		n, err := contentChars(m.Content)
+		n, im, err := contentChars(m.Content)
 		if err != nil {
 			s.badRequest(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		chars += n
+		images += im
 	}
 	maxTokens := req.MaxTokens
 	if maxTokens == nil {
@@ -67,7 +74,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	g := genRequest{
 		kind:      &chatKind,
 		stream:    req.Stream,
-		prompt:    estimateTokens(chars),
+		prompt:    estimateTokens(chars) + images*s.cfg.ImageTokens,
 		n:         n,
 		reasoning: min(s.cfg.Reasoning, n),
 		finish:    finish,
@@ -79,31 +86,66 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	s.generate(w, r, st, &g)
 }
 
-// contentChars counts the characters of a message's content: a string, an
-// array of parts (text parts count, others do not) or null.
-func contentChars(raw json.RawMessage) (int, error) {
+// contentChars counts the characters of a message's content (a string, an
+// array of parts or null) and its image_url parts, which must be valid
+// (see checkImageURL). Text parts count their text; other parts nothing.
+func contentChars(raw json.RawMessage) (chars, images int, err error) {
 	if len(raw) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return utf8.RuneCountInString(s), nil
+		return utf8.RuneCountInString(s), 0, nil
 	case '[':
 		var parts []contentPart
 		if err := json.Unmarshal(raw, &parts); err != nil {
-			return 0, errors.New("message content parts must be objects: " + err.Error())
+			return 0, 0, errors.New("message content parts must be objects: " + err.Error())
 		}
-		n := 0
 		for _, p := range parts {
-			n += utf8.RuneCountInString(p.Text)
+			chars += utf8.RuneCountInString(p.Text)
+			if p.Type == "image_url" {
+				if p.ImageURL == nil {
+					return 0, 0, errors.New("image_url part without an image_url object.")
+				}
+				if err := checkImageURL(p.ImageURL.URL); err != nil {
+					return 0, 0, err
+				}
+				images++
+			}
 		}
-		return n, nil
+		return chars, images, nil
 	case 'n': // null
-		return 0, nil
+		return 0, 0, nil
 	}
-	return 0, errors.New("message content must be a string or an array of content parts.")
+	return 0, 0, errors.New("message content must be a string or an array of content parts.")
+}
+
+// checkImageURL accepts an http(s) URL (never fetched) or a data: URI of
+// base64 PNG or JPEG data, as a vision server would decode it.
+func checkImageURL(u string) error {
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return errors.New("image_url must be an http(s) URL or a data: URI.")
+	}
+	typ, data, ok := strings.Cut(rest, ";base64,")
+	if !ok || (typ != "image/png" && typ != "image/jpeg" && typ != "image/jpg") {
+		return errors.New("image data: URI must be base64 image/png or image/jpeg.")
+	}
+	head, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return errors.New("image data: URI is not valid base64: " + err.Error())
+	}
+	png := bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n"))
+	jpeg := bytes.HasPrefix(head, []byte("\xff\xd8\xff"))
+	if !png && !jpeg {
+		return errors.New("image data is not a PNG or JPEG image.")
+	}
+	return nil
 }

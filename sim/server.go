@@ -122,6 +122,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.generationMethod(w, r) {
 			s.serveCompletions(w, r)
 		}
+	case "/v1/embeddings":
+		if s.generationMethod(w, r) {
+			s.serveEmbeddings(w, r)
+		}
+	case "/v1/rerank", "/rerank", "/v2/rerank":
+		if s.generationMethod(w, r) {
+			s.serveRerank(w, r)
+		}
 	case "/v1/models":
 		if getMethod(w, r) {
 			s.serveModels(w, r)

@@ -150,11 +150,12 @@ func TestStreamShape(t *testing.T) {
 			reasoning: 3,
 		},
 		{
-			name:  "chat content parts",
-			path:  "/v1/chat/completions",
-			body:  `{"messages":[{"role":"system","content":"abcd"},{"role":"user","content":[{"type":"text","text":"efgh"},{"type":"image_url","image_url":{"url":"data:x"}}]}],"stream":true,"max_tokens":1,"stream_options":{"include_usage":true}}`,
-			want:  "role C1 finish:length usage DONE",
-			usage: &tUsage{PromptTokens: 2, CompletionTokens: 1, TotalTokens: 3},
+			name: "chat content parts",
+			path: "/v1/chat/completions",
+			body: `{"messages":[{"role":"system","content":"abcd"},{"role":"user","content":[{"type":"text","text":"efgh"},{"type":"image_url","image_url":{"url":"` + pngDataURI + `"}}]}],"stream":true,"max_tokens":1,"stream_options":{"include_usage":true}}`,
+			want: "role C1 finish:length usage DONE",
+			// 8 characters of text, and an image at DefaultImageTokens.
+			usage: &tUsage{PromptTokens: 2 + DefaultImageTokens, CompletionTokens: 1, TotalTokens: 3 + DefaultImageTokens},
 		},
 		{
 			name:  "completions",
@@ -424,6 +425,7 @@ func TestConfig(t *testing.T) {
 	bad := []Config{
 		{TTFT: -1}, {ITL: -1}, {OutputTokens: -1}, {Jitter: -0.1}, {MaxConcurrency: -1}, {MaxQueue: -1},
 		{TokensPerChunk: -1}, {Reasoning: -1}, {Faults: Faults{HTTP429: 1.5}}, {Faults: Faults{Stall: -0.5}},
+		{ImageTokens: -1}, {EmbeddingDimensions: -1}, {EmbeddingDimensions: maxDimensions + 1},
 	}
 	for _, c := range bad {
 		if c.Validate() == nil {
@@ -434,7 +436,8 @@ func TestConfig(t *testing.T) {
 		t.Errorf("Listen with a bad config did not fail")
 	}
 	got := New(Config{}).Config()
-	want := Config{Model: DefaultModel, TTFT: DefaultTTFT, ITL: DefaultITL, OutputTokens: DefaultOutputTokens, TokensPerChunk: 1}
+	want := Config{Model: DefaultModel, TTFT: DefaultTTFT, ITL: DefaultITL, OutputTokens: DefaultOutputTokens, TokensPerChunk: 1,
+		ImageTokens: DefaultImageTokens, EmbeddingDimensions: DefaultEmbeddingDimensions}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}

@@ -1,8 +1,9 @@
 // Package sim is a simulated OpenAI-compatible model server.
 //
 // It serves POST /v1/chat/completions and POST /v1/completions (streamed as
-// server-sent events or not), GET /v1/models and GET /health, shaped like
-// vLLM's responses (see shared/testdata/captures). It is used by
+// server-sent events or not), POST /v1/embeddings, POST /v1/rerank (also at
+// /rerank and /v2/rerank, as vLLM serves it), GET /v1/models and GET
+// /health, shaped like vLLM's responses (see shared/testdata/captures). It is used by
 // `llmprobe demo`, `llmprobe sim`, the test suite and the benchmarks that
 // measure the client's own accuracy, so its timing is deterministic: with
 // Jitter off, the first output token leaves the server exactly TTFT after
@@ -24,7 +25,19 @@
 //
 // Prompt tokens are estimated as ceil(characters / CharsPerToken), at least
 // 1, over the text of all messages (chat) or the prompt (completions); token
-// id arrays in a completions prompt count one token per id.
+// id arrays in a completions prompt count one token per id. Each image_url
+// part of a chat message (vision) adds a fixed ImageTokens, whatever the
+// image's size: data: URIs must hold base64 PNG or JPEG data, other URLs are
+// accepted and never fetched.
+//
+// Embeddings and rerank requests ("pooling" requests) are queued like
+// generation requests and answered in one body TTFT after they get a slot.
+// An embedding is a deterministic unit vector drawn from a hash of its
+// input, EmbeddingDimensions long; a rerank score is a deterministic number
+// in (0, 1) drawn from a hash of the query and the document. Their prompt
+// tokens are estimated like chat's: per input for embeddings, per
+// query+document pair for rerank. Faults apply to them too (a disconnect or
+// stall happens halfway through the TTFT wait).
 package sim
 
 import (
@@ -39,6 +52,11 @@ const (
 	DefaultTTFT         = 100 * time.Millisecond
 	DefaultITL          = 10 * time.Millisecond
 	DefaultOutputTokens = 64
+	// DefaultImageTokens is what an image counts in prompt tokens: OpenAI's
+	// price of a low-detail image.
+	DefaultImageTokens = 85
+	// DefaultEmbeddingDimensions is the size of an embedding (BAAI/bge-m3's).
+	DefaultEmbeddingDimensions = 1024
 )
 
 // CharsPerToken is the ratio used to estimate prompt tokens from text:
@@ -85,6 +103,12 @@ type Config struct {
 	// they count in completion_tokens and in
 	// completion_tokens_details.reasoning_tokens. Completions ignore it.
 	Reasoning int
+	// ImageTokens is the prompt tokens an image_url part counts; default
+	// DefaultImageTokens.
+	ImageTokens int
+	// EmbeddingDimensions is the size of the embeddings returned; default
+	// DefaultEmbeddingDimensions. A request's "dimensions" asks for fewer.
+	EmbeddingDimensions int
 	// Faults injects failures into a share of requests.
 	Faults Faults
 	// Seed seeds the RNG that draws faults, jitter and token text offsets.
@@ -131,6 +155,10 @@ func (c Config) Validate() error {
 		return errors.New("sim: TokensPerChunk must not be negative")
 	case c.Reasoning < 0:
 		return errors.New("sim: Reasoning must not be negative")
+	case c.ImageTokens < 0:
+		return errors.New("sim: ImageTokens must not be negative")
+	case c.EmbeddingDimensions < 0 || c.EmbeddingDimensions > maxDimensions:
+		return fmt.Errorf("sim: EmbeddingDimensions must be between 0 and %d", maxDimensions)
 	}
 	for _, f := range []struct {
 		name string
@@ -164,6 +192,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TokensPerChunk == 0 {
 		c.TokensPerChunk = 1
+	}
+	if c.ImageTokens == 0 {
+		c.ImageTokens = DefaultImageTokens
+	}
+	if c.EmbeddingDimensions == 0 {
+		c.EmbeddingDimensions = DefaultEmbeddingDimensions
 	}
 	return c
 }
