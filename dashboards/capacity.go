@@ -21,6 +21,13 @@ var (
 	gpuSel = sel(`instance=~"$instance"`)
 )
 
+// step selects a sweep-step gauge per target, soak and step, without the
+// labels (instance, job, the metric name) that would keep the table and
+// chart transformations from merging one step's values into one row.
+func step(metric string) string {
+	return "max by (target, name, step) (" + metric + "{" + soakGaugeSel + "})"
+}
+
 func capacityDashboard() *Dashboard {
 	vars := []*Variable{
 		datasourceVar(),
@@ -29,25 +36,25 @@ func capacityDashboard() *Dashboard {
 		labelVar("soak", "Soak", `llmprobe_requests_total{phase="soak", target=~"$target"}`, "name", "Configured soaks (the name label)."),
 		labelVar("instance", "GPU host", "llmprobe_gpu_up", "instance", "llmprobe exporters whose GPUs are shown."),
 	}
-	hide := []string{"__name__", "instance", "job"}
+	hide := []string{"target", "name"}
 
 	throughputVsLatency := xychart("Achieved throughput vs p99 TTFT (last sweep)",
 		"One point per step of the last sweep: where latency turns up while throughput stops growing is the server's knee. Choose one target and soak.",
 		"achieved (req/s)", "p99 TTFT", "reqps", "s", hide,
-		qi(sweepAchieved+"{"+soakGaugeSel+"}", ""), qi(sweepTTFTP99+"{"+soakGaugeSel+"}", ""))
+		qi(step(sweepAchieved), ""), qi(step(sweepTTFTP99), ""))
 	offeredVsErrors := xychart("Offered rate vs error ratio (last sweep)",
 		"One point per step of the last sweep: the offered (open-loop) rate against the share of its requests that failed, dropped arrivals included.",
 		"offered (req/s)", "error ratio", "reqps", "percentunit", hide,
-		qi(sweepOffered+"{"+soakGaugeSel+"}", ""), qi(sweepErrorRatio+"{"+soakGaugeSel+"}", ""))
+		qi(step(sweepOffered), ""), qi(step(sweepErrorRatio), ""))
 	steps := table("Last sweep steps",
 		"Every step of the last sweep of each soak and target. Drain: from the step's last arrival to the end (or cut) of its last request.",
-		16, map[string]string{"Value #A": "offered (req/s)", "Value #B": "achieved (req/s)", "Value #C": "p99 TTFT (s)", "Value #D": "error ratio", "Value #E": "drain (s)", "name": "soak"}, hide,
+		16, map[string]string{"Value #A": "offered (req/s)", "Value #B": "achieved (req/s)", "Value #C": "p99 TTFT (s)", "Value #D": "error ratio", "Value #E": "drain (s)", "name": "soak"}, nil,
 		needs(NeedSoak,
-			qi(sweepOffered+"{"+soakGaugeSel+"}", ""),
-			qi(sweepAchieved+"{"+soakGaugeSel+"}", ""),
-			qi(sweepTTFTP99+"{"+soakGaugeSel+"}", ""),
-			qi(sweepErrorRatio+"{"+soakGaugeSel+"}", ""),
-			qi(sweepDrain+"{"+soakGaugeSel+"}", ""))...)
+			qi(step(sweepOffered), ""),
+			qi(step(sweepAchieved), ""),
+			qi(step(sweepTTFTP99), ""),
+			qi(step(sweepErrorRatio), ""),
+			qi(step(sweepDrain), ""))...)
 	detected := stat("Detected max throughput",
 		"Highest offered rate of the last sweep at which achieved >= 95 % of offered, errors stayed within the configured ratio and the SLOs held.",
 		"reqps", 8, needs(NeedSoak,

@@ -90,9 +90,9 @@ func sloDashboard() *Dashboard {
 	last := table("Last probe runs",
 		"Result, age and duration of the last run of each probe against each target. Probes run on their schedule, not at scrape time: a growing age means the prober is stuck or down.",
 		12, map[string]string{"Value #A": "passed", "Value #B": "age (s)", "Value #C": "duration (s)", "name": "probe"}, nil,
-		qi(`llmprobe_probe_success{target=~"$target", name=~"$probe"}`, ""),
-		qi(`time() - llmprobe_probe_last_timestamp_seconds{target=~"$target", name=~"$probe"}`, ""),
-		qi(`llmprobe_probe_duration_seconds{target=~"$target", name=~"$probe"}`, ""))
+		qi(`max by (target, name) (llmprobe_probe_success{target=~"$target", name=~"$probe"})`, ""),
+		qi(`time() - max by (target, name) (llmprobe_probe_last_timestamp_seconds{target=~"$target", name=~"$probe"})`, ""),
+		qi(`max by (target, name) (llmprobe_probe_duration_seconds{target=~"$target", name=~"$probe"})`, ""))
 	last.FieldConfig.Overrides = []Override{{
 		Matcher: Matcher{ID: "byName", Options: "passed"},
 		Properties: []Property{

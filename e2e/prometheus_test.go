@@ -59,7 +59,7 @@ probes:
   - {name: heartbeat, targets: [sim], workload: short, schedule: "@every 1s", requests: 2,
      slo: {ttft: 500ms, itl: 50ms, e2e: 5s}}
 soaks:
-  - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 4, num_rates: 3,
+  - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 2, num_rates: 3,
      duration: 2s, max_in_flight: 64, seed: 1, slo: {ttft: 500ms}}
 `
 
