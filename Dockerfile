@@ -3,9 +3,10 @@
 # llmprobe container image.
 #
 #   docker build -t llmprobe --build-arg VERSION=$(git describe --tags --always) .
-#   docker run --rm -p 9750:9750 llmprobe demo                      # simulator + daemon
-#   docker run --rm -p 9750:9750 -v $PWD/llmprobe.yaml:/etc/llmprobe/llmprobe.yaml:ro llmprobe
-#   docker run --rm --gpus all -p 9750:9750 -v ... llmprobe         # with GPU metrics
+#   docker run --rm -p 9750:9750 llmprobe                 # the demo: simulator + daemon
+#   docker run --rm -p 9750:9750 -v $PWD/llmprobe.yaml:/etc/llmprobe/llmprobe.yaml:ro \
+#     llmprobe run --config.file=/etc/llmprobe/llmprobe.yaml
+#   docker run --rm --gpus all ...                        # the same with GPU metrics
 #
 # The binary is built with cgo so that the NVML collector can load
 # libnvidia-ml.so.1 at run time; nothing of NVIDIA's is in the image: the
@@ -42,7 +43,6 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/llmprobe /usr/bin/llmprobe
 COPY --from=build /out/llmprobe-healthcheck /usr/bin/llmprobe-healthcheck
-COPY config.example.yaml /etc/llmprobe/llmprobe.yaml
 COPY --from=build --chown=65532:65532 /out/data /var/lib/llmprobe
 USER 65532:65532
 # Run archives (global.data_dir, relative to here) go to /var/lib/llmprobe:
@@ -54,4 +54,6 @@ EXPOSE 9750
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/bin/llmprobe-healthcheck", "-url", "http://127.0.0.1:9750/-/healthy"]
 ENTRYPOINT ["/usr/bin/llmprobe"]
-CMD ["run", "--config.file=/etc/llmprobe/llmprobe.yaml"]
+# Without arguments the image runs the demo (a built-in simulated model
+# server, probed every 5 s); give it `run --config.file=...` for real targets.
+CMD ["demo"]

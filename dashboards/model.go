@@ -93,9 +93,10 @@ type GridPos struct {
 	Y int `json:"y"`
 }
 
-// Need says what a query needs before it can return data; the end-to-end
-// test uses it to tell a broken query from one that cannot have data in its
-// environment. It is not part of the JSON.
+// Need says what a query's data comes from: the probes alone, a soak
+// (sweep) having run, or the NVML collector on a GPU host. The end-to-end
+// test reports it with a query that returns nothing. It is not part of the
+// JSON.
 type Need int
 
 const (
@@ -110,9 +111,9 @@ const (
 func (n Need) String() string {
 	switch n {
 	case NeedSoak:
-		return "soak"
+		return "sweep"
 	case NeedGPU:
-		return "GPU"
+		return "GPU collector"
 	}
 	return "probes"
 }

@@ -32,8 +32,7 @@ import (
 // histograms on and the rule file loaded. Then every dashboard query, every
 // dashboard variable and every rule expression is evaluated through
 // Prometheus's HTTP API: a query that errors fails the test, and so does a
-// panel query that returns no data, except where its data needs something
-// this machine cannot give — those are listed in the log.
+// query that returns no data (naming the dashboard, panel and query).
 //
 // No GPU is needed: the daemon runs with --no-collector.gpu, and a second
 // scrape target serves the GPU collector's golden exposition (two mock GPUs,
@@ -288,9 +287,8 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	}
 	promCfg := filepath.Join(dir, "prometheus.yml")
 	gpuPage, err := os.ReadFile(gpuFixture)
-	gpus := err == nil
-	if !gpus {
-		t.Logf("no GPU fixture (%v): the GPU panels cannot have data (listed below)", err)
+	if err != nil {
+		t.Fatalf("the GPU collector's golden exposition, served in place of a GPU host: %v", err)
 	}
 	gpuHost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -309,28 +307,30 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		return code == 200
 	})
 
-	// The sweep, where the daemon runs soaks: it exports each configured
-	// soak's running gauge from the start.
+	// The sweep. The daemon exports each configured soak's running gauge
+	// from the start.
 	_, page := get(t, daemonURL+"/metrics")
-	_, soaks := sample(page, "llmprobe_soak_running", `name="sweep"`)
-	if soaks {
-		resp, err := client.Post(daemonURL+"/api/v1/soaks/"+testSoak+"/run", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("starting the soak: HTTP %d: %s", resp.StatusCode, b)
-		}
-		waitFor(t, 60*time.Second, "the sweep to finish", func() bool {
-			_, page := get(t, daemonURL+"/metrics")
-			running, _ := sample(page, "llmprobe_soak_running", `name="sweep"`)
-			last, ok := sample(page, "llmprobe_soak_last_run_timestamp_seconds", `name="sweep"`)
-			return running == 0 && ok && last > 0
-		})
-	} else {
-		t.Log("the daemon exports no llmprobe_soak_running: it does not run soaks yet, so the panels that need a sweep cannot have data (listed below)")
+	if _, ok := sample(page, "llmprobe_soak_running", `name="sweep"`); !ok {
+		t.Fatal("the daemon exports no llmprobe_soak_running for the configured soak")
+	}
+	resp, err := client.Post(daemonURL+"/api/v1/soaks/"+testSoak+"/run", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting the soak: HTTP %d: %s", resp.StatusCode, b)
+	}
+	waitFor(t, 60*time.Second, "the sweep to finish", func() bool {
+		_, page := get(t, daemonURL+"/metrics")
+		running, _ := sample(page, "llmprobe_soak_running", `name="sweep"`)
+		last, ok := sample(page, "llmprobe_soak_last_run_timestamp_seconds", `name="sweep"`)
+		return running == 0 && ok && last > 0
+	})
+	_, page = get(t, daemonURL+"/metrics")
+	if v, ok := sample(page, "llmprobe_soak_last_success_timestamp_seconds", `name="sweep"`); !ok || v <= 0 {
+		t.Errorf("the sweep did not succeed (llmprobe_soak_last_success_timestamp_seconds %v); its run: %s", v, lastRun(t, daemonURL))
 	}
 
 	// Enough probes and scrapes for rate() over the test's interval, and the
@@ -362,10 +362,10 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	}
 
 	t.Run("panels", func(t *testing.T) {
-		checkPanels(t, promURL, at, soaks, gpus)
+		checkPanels(t, promURL, at)
 	})
 	t.Run("variables", func(t *testing.T) {
-		checkVariables(t, promURL, soaks, gpus)
+		checkVariables(t, promURL)
 	})
 	t.Run("rules", func(t *testing.T) {
 		checkRules(t, promURL, at)
@@ -375,7 +375,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 
 // checkPanels evaluates every panel query twice: with every variable at
 // its default (All, i.e. ".*") and with the real label values selected.
-func checkPanels(t *testing.T, promURL string, at time.Time, soaks, gpus bool) {
+func checkPanels(t *testing.T, promURL string, at time.Time) {
 	// $__rate_interval as Grafana would compute it for a 15 s scrape
 	// interval (4 scrapes): wide enough that the sweep, which ended seconds
 	// ago, is inside every window.
@@ -387,7 +387,7 @@ func checkPanels(t *testing.T, promURL string, at time.Time, soaks, gpus bool) {
 		vars map[string]string
 	}{{"All", all}, {"selected", real}}
 
-	var withData, exempt []string
+	withData := map[dashboards.Need]int{}
 	for _, q := range dashboards.Queries() {
 		for _, pass := range passes {
 			expr, err := dashboards.Substitute(q.Expr, pass.vars)
@@ -399,34 +399,23 @@ func checkPanels(t *testing.T, promURL string, at time.Time, soaks, gpus bool) {
 			switch {
 			case err != nil:
 				t.Errorf("%s (%s): query failed: %v\n%s", q, pass.name, err, expr)
-				continue
 			case len(r.Warnings) > 0:
 				t.Errorf("%s (%s): warnings %v\n%s", q, pass.name, r.Warnings, expr)
-			}
-			if !r.empty() {
-				if pass.name == "All" {
-					withData = append(withData, q.String())
-				}
-				continue
-			}
-			switch {
-			case q.Needs == dashboards.NeedGPU && !gpus:
-				if pass.name == "All" {
-					exempt = append(exempt, q.String()+": needs a GPU")
-				}
-			case q.Needs == dashboards.NeedSoak && !soaks:
-				if pass.name == "All" {
-					exempt = append(exempt, q.String()+": needs the daemon to run soaks")
-				}
-			default:
-				t.Errorf("%s (%s): no data\n%s", q, pass.name, expr)
+			case r.empty():
+				t.Errorf("%s (%s): no data (its data comes from the %s)\n%s", q, pass.name, q.Needs, expr)
+			case pass.name == "All":
+				withData[q.Needs]++
 			}
 		}
 	}
-	t.Logf("%d panel queries returned data", len(withData))
-	if len(exempt) > 0 {
-		t.Logf("%d panel queries exempt (no data, and none possible here):\n  %s", len(exempt), strings.Join(exempt, "\n  "))
-	}
+	t.Logf("panel queries with data: %d from the probes, %d from the sweep, %d from the GPU fixture",
+		withData[dashboards.NeedProbes], withData[dashboards.NeedSoak], withData[dashboards.NeedGPU])
+}
+
+// lastRun returns the daemon's newest archived run, for a failure message.
+func lastRun(t *testing.T, daemonURL string) string {
+	_, body := get(t, daemonURL+"/api/v1/runs")
+	return tail(body, 2000)
 }
 
 func maps(base, over map[string]string) map[string]string {
@@ -442,7 +431,7 @@ func maps(base, over map[string]string) map[string]string {
 
 // checkVariables runs each label_values() variable as Grafana does, through
 // the label values API.
-func checkVariables(t *testing.T, promURL string, soaks, gpus bool) {
+func checkVariables(t *testing.T, promURL string) {
 	vqs, err := dashboards.VariableQueries()
 	if err != nil {
 		t.Fatal(err)
@@ -463,13 +452,7 @@ func checkVariables(t *testing.T, promURL string, soaks, gpus bool) {
 			t.Errorf("%s: variable %s: label_values(%s, %s): %v %s", v.Dashboard, v.Variable, match, v.Label, err, r.Error)
 			continue
 		}
-		switch {
-		case len(r.Data) > 0:
-		case strings.Contains(match, "llmprobe_gpu_") && !gpus:
-			t.Logf("%s: variable %s: no values without a GPU (exempt)", v.Dashboard, v.Variable)
-		case strings.Contains(match, `phase="soak"`) && !soaks:
-			t.Logf("%s: variable %s: no values without soaks (exempt)", v.Dashboard, v.Variable)
-		default:
+		if len(r.Data) == 0 {
 			t.Errorf("%s: variable %s: label_values(%s, %s) has no values", v.Dashboard, v.Variable, match, v.Label)
 		}
 	}
