@@ -1,79 +1,223 @@
 // Package workload turns a configured workload into the requests a probe or
-// soak sends: prompt text and output-length options, repeatable for a seed.
+// soak sends: prompt texts, conversations, embeddings inputs, rerank
+// documents, images and output-length options, repeatable for a seed.
+//
+// Prompts come from one of three sources: a fixed prompt, a dataset file
+// (see package dataset) or synthetic text of a target length in tokens.
+// Synthetic lengths are counted with the workload's tokenizer.json when it
+// names one, else estimated at tokenizer.CharsPerToken characters per token
+// (the simulator counts the same way, so its usage then matches).
+//
+// With a cold prefix cache (the default) every request starts with a unique
+// nonce, so that a server's prefix cache cannot serve it: chat and
+// completions prompts and each embeddings input start with it, and a rerank
+// query does (every query+document pair is then new). Synthetic lengths
+// include the nonce.
 package workload
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/dataset"
 	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/tokenizer"
 )
 
-// WordsPerToken is the estimate used to size synthetic prompts when no
-// tokenizer is configured: about 0.75 English words per token, the usual
-// rule of thumb for BPE tokenizers on common words.
+// WordsPerToken is the ratio of the old estimate, kept for callers of
+// Synthetic; sizing now counts characters (tokenizer.CharsPerToken).
 const WordsPerToken = 0.75
 
 // Generator hands out requests. It is safe for concurrent use.
 type Generator struct {
-	w       config.Workload
-	prompts []string
-	mu      sync.Mutex
-	rng     *rand.Rand
-	seq     uint64
+	w    config.Workload
+	kind string // "" fills the fields of every kind
+
+	entries []dataset.Entry // dataset or fixed prompt
+	synth   *synthetic      // input_tokens
+	images  []string        // data: URIs
+
+	mu  sync.Mutex
+	rng *rand.Rand
+	seq uint64
 }
 
-// New builds a generator for w. A dataset is read once, here.
-func New(w *config.Workload) (*Generator, error) {
-	g := &Generator{w: *w, rng: rand.New(rand.NewPCG(uint64(w.Seed), 0x11a9b0be))}
+// New builds a generator for w whose requests carry the fields of every
+// kind (a chat prompt, embeddings inputs, rerank documents). Files (dataset,
+// images, tokenizer) are read once, here.
+func New(w *config.Workload) (*Generator, error) { return NewForKind(w, "") }
+
+// NewForKind builds a generator for w whose requests carry only what a
+// target of kind (config.KindChat, ...) sends.
+func NewForKind(w *config.Workload, kind string) (*Generator, error) {
+	g := &Generator{w: *w, kind: kind, rng: rand.New(rand.NewPCG(uint64(w.Seed), 0x11a9b0be))}
+	fail := func(err error) (*Generator, error) { return nil, fmt.Errorf("workload %q: %w", w.Name, err) }
 	switch {
 	case w.Dataset != "":
-		p, err := readJSONL(w.Dataset)
+		e, err := dataset.Load(w.Dataset)
 		if err != nil {
-			return nil, fmt.Errorf("workload %q: %w", w.Name, err)
+			return fail(err)
 		}
-		g.prompts = p
+		g.entries = e
 	case w.InputTokens > 0:
-		g.prompts = []string{Synthetic(w.InputTokens, g.rng)}
+		var counter tokenizer.Counter = tokenizer.Estimate{}
+		if w.Tokenizer != "" {
+			tk, err := tokenizer.Load(w.Tokenizer)
+			if err != nil {
+				return fail(err)
+			}
+			counter = tk
+		}
+		g.synth = newSynthetic(w, counter, g.rng)
 	default:
 		prompt := w.Prompt
 		if prompt == "" {
-			prompt = "Write a short story about a lighthouse keeper."
+			prompt = config.DefaultPrompt
 		}
-		g.prompts = []string{prompt}
+		g.entries = []dataset.Entry{{Prompt: prompt}}
+	}
+	for _, path := range w.Images {
+		uri, err := dataset.Image(path)
+		if err != nil {
+			return fail(err)
+		}
+		g.images = append(g.images, uri)
 	}
 	return g, nil
 }
 
-// Next returns the next request. With a cold prefix cache (the default) the
-// prompt starts with a unique nonce, so a server's prefix cache cannot serve
-// it and the probe measures prefill, not the cache.
+func (g *Generator) wants(kind string) bool { return g.kind == "" || g.kind == kind }
+
+func (g *Generator) cold() bool { return g.w.PrefixCache != config.PrefixCacheWarm }
+
+// Next returns the next request.
 func (g *Generator) Next() probe.Request {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.seq++
-	seq := g.seq
-	prompt := g.prompts[g.rng.IntN(len(g.prompts))]
+	req := probe.Request{System: g.w.System, Temperature: g.w.Temperature}
 	n := g.outputTokens()
-	nonce := g.rng.Uint32()
-	g.mu.Unlock()
-	if g.w.PrefixCache != "warm" {
-		prompt = fmt.Sprintf("[%08x-%d] %s", nonce, seq, prompt)
+	req.MaxTokens, req.MinTokens = n, n
+
+	// The chat / completions / vision prompt, or conversation.
+	if g.wants(config.KindChat) || g.wants(config.KindCompletions) || g.wants(config.KindVision) {
+		e := g.entry(g.nonce())
+		req.Prompt, req.Messages = e.Prompt, messages(e.Messages)
 	}
-	return probe.Request{
-		System:      g.w.System,
-		Prompt:      prompt,
-		MaxTokens:   n,
-		MinTokens:   n,
-		Temperature: g.w.Temperature,
+	if g.wants(config.KindVision) && len(g.images) > 0 {
+		req.Images = g.pickImages()
 	}
+	if g.wants(config.KindEmbeddings) {
+		size := g.w.BatchSize
+		if size <= 0 {
+			size = config.DefaultBatchSize
+		}
+		req.Inputs = make([]string, size)
+		for i := range req.Inputs {
+			req.Inputs[i] = g.entry(g.nonce()).Prompt
+		}
+		req.Dimensions = g.w.Dimensions
+	}
+	if g.wants(config.KindRerank) {
+		q := g.w.Query
+		if q == "" {
+			q = config.DefaultQuery
+		}
+		if nonce := g.nonce(); nonce != "" {
+			q = nonce + " " + q
+		}
+		req.Query = q
+		docs := g.w.Documents
+		if docs <= 0 {
+			docs = config.DefaultDocuments
+		}
+		req.Documents = make([]string, docs)
+		for i := range req.Documents {
+			req.Documents[i] = g.entry("").Prompt
+		}
+	}
+	return req
+}
+
+// nonce returns a unique prefix for a cold prompt, "" for a warm one.
+// Called with g.mu held.
+func (g *Generator) nonce() string {
+	if !g.cold() {
+		return ""
+	}
+	var b [32]byte
+	s := append(b[:0], '[')
+	s = appendHex8(s, g.rng.Uint32())
+	s = append(s, '-')
+	s = strconv.AppendUint(s, g.seq, 10)
+	return string(append(s, ']'))
+}
+
+func appendHex8(b []byte, v uint32) []byte {
+	const hex = "0123456789abcdef"
+	for i := 28; i >= 0; i -= 4 {
+		b = append(b, hex[(v>>i)&0xf])
+	}
+	return b
+}
+
+// entry picks a prompt, prefixed with nonce (a conversation gets it at the
+// start of its first message). Called with g.mu held.
+func (g *Generator) entry(nonce string) dataset.Entry {
+	if g.synth != nil {
+		return dataset.Entry{Prompt: g.synth.prompt(nonce, g.rng)}
+	}
+	e := g.entries[g.rng.IntN(len(g.entries))]
+	if nonce == "" {
+		return e
+	}
+	if len(e.Messages) > 0 {
+		msgs := make([]dataset.Message, len(e.Messages))
+		copy(msgs, e.Messages)
+		msgs[0].Content = nonce + " " + msgs[0].Content
+		e.Messages = msgs
+		if e.Messages[0].Role == "user" && len(e.Messages) == 1 {
+			e.Prompt = e.Messages[0].Content
+		} else {
+			e.Prompt = nonce + " " + e.Prompt
+		}
+		return e
+	}
+	e.Prompt = nonce + " " + e.Prompt
+	return e
+}
+
+// messages converts a dataset conversation.
+func messages(ms []dataset.Message) []probe.Message {
+	if ms == nil {
+		return nil
+	}
+	out := make([]probe.Message, len(ms))
+	for i, m := range ms {
+		out[i] = probe.Message{Role: m.Role, Content: m.Content}
+	}
+	return out
+}
+
+// pickImages draws ImagesPerRequest of the images, in a random order.
+// Called with g.mu held.
+func (g *Generator) pickImages() []string {
+	k := g.w.ImagesPerRequest
+	if k <= 0 || k >= len(g.images) {
+		return g.images
+	}
+	out := make([]string, k)
+	for i, j := range g.rng.Perm(len(g.images))[:k] {
+		out[i] = g.images[j]
+	}
+	return out
 }
 
 // outputTokens samples the requested length the way inference-benchmarker
@@ -83,7 +227,7 @@ func (g *Generator) outputTokens() int {
 	d := g.w.OutputTokens
 	n := d.NumTokens
 	if n <= 0 {
-		n = 64
+		n = config.DefaultNumTokens
 	}
 	if d.Variance > 0 {
 		n = int(math.Round(float64(n) + g.rng.NormFloat64()*float64(d.Variance)))
@@ -102,54 +246,135 @@ his from at which but have an they you were her she there been one all we their 
 will can more about time said them some could into other then two these may first like only new after
 any over very what where most made water light house sea ship night storm keeper lamp coast wave`)
 
-// Synthetic returns a prompt of about tokens tokens (see WordsPerToken).
+// Synthetic returns a prompt of about tokens tokens, estimated at
+// tokenizer.CharsPerToken characters per token.
 func Synthetic(tokens int, rng *rand.Rand) string {
-	words := max(1, int(math.Round(float64(tokens)*WordsPerToken)))
-	var b strings.Builder
-	b.Grow(words * 5)
-	for i := range words {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(vocabulary[rng.IntN(len(vocabulary))])
-	}
-	return b.String()
+	s := newSyntheticLen(tokens, tokenizer.Estimate{}, rng, 1)
+	return strings.TrimPrefix(s.cut(0, float64(tokens)), " ")
 }
 
-// readJSONL reads prompts, one per line: a JSON object with a "prompt"
-// string, or a JSON string. Errors name the file and line.
-func readJSONL(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// synthetic makes prompts of a drawn length from pregenerated bodies of
+// random words: each body is cut where its cumulative token count is
+// nearest the length wanted, less the nonce's tokens.
+type synthetic struct {
+	mean, stddev float64
+	lo, hi       int
+	nonceTokens  float64 // average tokens of a nonce
+	bodies       []body
+	estimate     bool
+}
+
+// body is " w1 w2 ...": every word with its leading space, so that token
+// counts add up word by word (tokenizers split on that space first).
+type body struct {
+	text string
+	ends []int     // ends[i]: end of word i in text
+	cum  []float64 // cum[i]: tokens of text[:ends[i]]
+}
+
+// maxSyntheticTokens bounds the text pregenerated for a workload.
+const maxSyntheticTokens = 4 << 20
+
+func newSynthetic(w *config.Workload, counter tokenizer.Counter, rng *rand.Rand) *synthetic {
+	bodies := 1
+	if w.PrefixCache != config.PrefixCacheWarm {
+		bodies = 16 // distinct texts behind the nonces
 	}
-	defer f.Close()
-	var prompts []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+	s := newSyntheticLen(w.InputTokens, counter, rng, bodies, w.InputTokensStddev, w.InputTokensMin, w.InputTokensMax)
+	if w.PrefixCache != config.PrefixCacheWarm {
+		// The average nonce, measured on a few of the shape Next makes.
+		const samples = 32
+		total := 0.0
+		for i := range samples {
+			nonce := string(appendHex8([]byte("["), rng.Uint32())) + "-" + strconv.Itoa(1+i*37) + "]"
+			total += s.cost(counter, nonce)
 		}
-		var obj struct {
-			Prompt string `json:"prompt"`
+		s.nonceTokens = total / samples
+	}
+	return s
+}
+
+// newSyntheticLen pregenerates the bodies. spread is stddev, min, max.
+func newSyntheticLen(mean int, counter tokenizer.Counter, rng *rand.Rand, bodies int, spread ...int) *synthetic {
+	s := &synthetic{mean: float64(mean), lo: 1, hi: math.MaxInt}
+	_, s.estimate = counter.(tokenizer.Estimate)
+	if len(spread) == 3 {
+		s.stddev = float64(spread[0])
+		if spread[1] > 0 {
+			s.lo = spread[1]
 		}
-		var s string
-		switch {
-		case b[0] == '"' && json.Unmarshal(b, &s) == nil && s != "":
-			prompts = append(prompts, s)
-		case json.Unmarshal(b, &obj) == nil && obj.Prompt != "":
-			prompts = append(prompts, obj.Prompt)
-		default:
-			return nil, fmt.Errorf("%s:%d: want a JSON object with a \"prompt\" string, or a JSON string", path, line)
+		if spread[2] > 0 {
+			s.hi = spread[2]
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	longest := mean
+	if s.hi != math.MaxInt {
+		longest = s.hi
+	} else if s.stddev > 0 {
+		longest = mean + int(math.Ceil(4*s.stddev))
 	}
-	if len(prompts) == 0 {
-		return nil, fmt.Errorf("%s: no prompts", path)
+	longest += 8 // room for the nearest cut above the target
+	bodies = max(1, min(bodies, maxSyntheticTokens/max(longest, 1)))
+
+	costs := make([]float64, len(vocabulary))
+	for i, v := range vocabulary {
+		costs[i] = s.cost(counter, " "+v)
 	}
-	return prompts, nil
+	for range bodies {
+		var b strings.Builder
+		var bd body
+		total := 0.0
+		for total < float64(longest) {
+			i := rng.IntN(len(vocabulary))
+			b.WriteByte(' ')
+			b.WriteString(vocabulary[i])
+			total += costs[i]
+			bd.ends = append(bd.ends, b.Len())
+			bd.cum = append(bd.cum, total)
+		}
+		bd.text = b.String()
+		s.bodies = append(s.bodies, bd)
+	}
+	return s
+}
+
+// cost is the tokens of text: counted, or estimated in fractions of a
+// token so that estimated lengths add up across words.
+func (s *synthetic) cost(counter tokenizer.Counter, text string) float64 {
+	if s.estimate {
+		return float64(utf8.RuneCountInString(text)) / tokenizer.CharsPerToken
+	}
+	return float64(counter.Count(text))
+}
+
+// prompt returns nonce followed by a body cut to a drawn length. Called
+// with the generator's lock held (rng).
+func (s *synthetic) prompt(nonce string, rng *rand.Rand) string {
+	n := s.mean
+	if s.stddev > 0 {
+		n = math.Round(s.mean + rng.NormFloat64()*s.stddev)
+	}
+	n = math.Max(float64(s.lo), math.Min(float64(s.hi), n))
+	i := 0
+	if len(s.bodies) > 1 {
+		i = rng.IntN(len(s.bodies))
+	}
+	if nonce == "" {
+		return strings.TrimPrefix(s.cut(i, n), " ")
+	}
+	return nonce + s.cut(i, n-s.nonceTokens)
+}
+
+// cut returns the words of body i whose token count is nearest want (at
+// least one word).
+func (s *synthetic) cut(i int, want float64) string {
+	bd := &s.bodies[i]
+	k := sort.SearchFloat64s(bd.cum, want) // first cum >= want
+	if k >= len(bd.cum) {
+		k = len(bd.cum) - 1
+	}
+	if k > 0 && want-bd.cum[k-1] < bd.cum[k]-want {
+		k--
+	}
+	return bd.text[:bd.ends[k]]
 }
