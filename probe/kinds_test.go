@@ -1,0 +1,149 @@
+package probe
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// jsonServer answers every request 200 with body as application/json.
+func jsonServer(t *testing.T, body string) string {
+	t.Helper()
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	})).URL
+}
+
+// streamServer answers every request 200 with body as an event stream.
+func streamServer(t *testing.T, body string) string {
+	t.Helper()
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte(body))
+	})).URL
+}
+
+// TestMalformed200IsProtocol: for each kind, a 200 whose body is not what
+// was asked for is a protocol failure, never a success.
+func TestMalformed200IsProtocol(t *testing.T) {
+	emb := Request{Inputs: []string{"a", "b"}, Dimensions: 3}
+	rr := Request{Query: "q", Documents: []string{"a", "b"}}
+	chat := Request{Prompt: "hi", MaxTokens: 4}
+	vision := Request{Prompt: "hi", Images: []string{"data:image/png;base64,iVBORw0KGgo="}, MaxTokens: 4}
+	for _, tc := range []struct {
+		name, kind string
+		stream     bool
+		req        Request
+		body       string
+		want       string // the record's error
+	}{
+		// Embeddings.
+		{"embeddings invalid JSON", "embeddings", false, emb, `{"data": [`, "invalid JSON response body"},
+		{"embeddings NaN literal", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[NaN,1,2]},{"index":1,"embedding":[1,2,3]}]}`, "invalid JSON response body"},
+		{"embeddings NaN string", "embeddings", false, emb, `{"data":[{"index":0,"embedding":["NaN",1,2]},{"index":1,"embedding":[1,2,3]}]}`, `embedding 0: element 0 is "NaN", not a number`},
+		{"embeddings null element", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[0.5,null,2]},{"index":1,"embedding":[1,2,3]}]}`, "embedding 0: element 1 is null, not a number"},
+		{"embeddings overflow", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[1,2,3]},{"index":1,"embedding":[1e999,2,3]}]}`, "embedding 1: element 0: not a finite number"},
+		{"embeddings wrong count", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[1,2,3]}]}`, "1 embeddings for 2 inputs"},
+		{"embeddings wrong dimensions", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[1,2,3]},{"index":1,"embedding":[1,2]}]}`, "embedding 1 has 2 dimensions, want 3"},
+		{"embeddings index twice", "embeddings", false, emb, `{"data":[{"index":1,"embedding":[1,2,3]},{"index":1,"embedding":[1,2,3]}]}`, "embedding 1: index 1 twice"},
+		{"embeddings index out of range", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[1,2,3]},{"index":2,"embedding":[1,2,3]}]}`, "embedding 1: index 2 out of range [0, 2)"},
+		{"embeddings empty vector", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[]},{"index":1,"embedding":[1,2,3]}]}`, "embedding 0 is empty"},
+		{"embeddings base64", "embeddings", false, emb, `{"data":[{"index":0,"embedding":"AAAA"},{"index":1,"embedding":[1,2,3]}]}`, "embedding 0: is not a list of numbers"},
+		{"embeddings no data", "embeddings", false, emb, `{"object":"list"}`, `response has no "data" list`},
+		{"embeddings error object", "embeddings", false, emb, `{"error":{"message":"boom"}}`, "error in response: boom"},
+		{"embeddings sizes disagree", "embeddings", false, Request{Inputs: []string{"a", "b"}}, `{"data":[{"embedding":[1,2,3]},{"embedding":[1,2]}]}`, "embedding 1 has 2 dimensions, embedding 0 has 3"},
+
+		// Rerank.
+		{"rerank invalid JSON", "rerank", false, rr, `{"results": [{"index": 0,`, "invalid JSON response body"},
+		{"rerank missing index", "rerank", false, rr, `{"results":[{"index":0,"relevance_score":0.5},{"relevance_score":0.2}]}`, "result 1 has no index"},
+		{"rerank index twice", "rerank", false, rr, `{"results":[{"index":0,"relevance_score":0.5},{"index":0,"relevance_score":0.2}]}`, "result 1: index 0 twice"},
+		{"rerank missing score", "rerank", false, rr, `{"results":[{"index":0,"relevance_score":0.5},{"index":1}]}`, "result 1 has no relevance_score"},
+		{"rerank NaN score", "rerank", false, rr, `{"results":[{"index":0,"relevance_score":NaN},{"index":1,"relevance_score":0.2}]}`, "invalid JSON response body"},
+		{"rerank infinite score", "rerank", false, rr, `{"results":[{"index":0,"relevance_score":1e999},{"index":1,"relevance_score":0.2}]}`, "invalid JSON response body"},
+		{"rerank missing document", "rerank", false, rr, `{"results":[{"index":1,"relevance_score":0.5}]}`, "1 results for 2 documents"},
+		{"rerank no results", "rerank", false, rr, `{"data":[]}`, `response has no "results" list`},
+
+		// Chat, vision and completions streams.
+		{"chat invalid JSON", "chat", true, chat, "data: {\"choices\": [\n\ndata: [DONE]\n\n", "invalid JSON in stream chunk 1"},
+		{"chat no output", "chat", true, chat, chatChunk(`"role":"assistant"`, "") + "data: [DONE]\n\n", "stream carried no output tokens"},
+		{"vision invalid JSON", "vision", true, vision, "data: nope\n\n", "invalid JSON in stream chunk 1"},
+		{"vision error mid-stream", "vision", true, vision, chatChunk(`"content":"a"`, "") + `data: {"error":{"message":"image too large"}}` + "\n\n", "error in stream: image too large"},
+		{"completions invalid JSON", "completions", true, chat, "data: {\"choices\":[{\"text\":\"a\"}]\n\n", "invalid JSON in stream chunk 1"},
+		{"completions plain invalid JSON", "completions", false, chat, `{"choices": [}`, "invalid JSON response body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := jsonServer(t, tc.body)
+			if tc.stream {
+				url = streamServer(t, tc.body)
+			}
+			c := newTestClient(t, Endpoint{Name: "t", URL: url, Model: "m", Kind: tc.kind, Stream: tc.stream})
+			rec := c.Do(context.Background(), tc.req)
+			if rec.Result != ResultProtocol || rec.Error != tc.want || rec.HTTPStatus != 200 {
+				t.Errorf("result %s, status %d, error %q; want protocol, 200, %q", rec.Result, rec.HTTPStatus, rec.Error, tc.want)
+			}
+			if rec.Kind != tc.kind || rec.End.Before(rec.Start) {
+				t.Errorf("record kind %q, start %v, end %v", rec.Kind, rec.Start, rec.End)
+			}
+		})
+	}
+}
+
+func TestPoolingSuccess(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind, body string
+		req              Request
+		input            int
+		reported         bool
+	}{
+		{"embeddings (llama.cpp usage)", "embeddings", `{"model":"m","object":"list","usage":{"prompt_tokens":27,"total_tokens":27},"data":[{"embedding":[0.98,-0.07],"index":1,"object":"embedding"},{"embedding":[0.87,0.08],"index":0,"object":"embedding"}]}`,
+			Request{Inputs: []string{"a", "b"}, Dimensions: 2}, 27, true},
+		{"embeddings without usage", "embeddings", `{"data":[{"embedding":[1e-30, -2E+3 , 0]}]}`,
+			Request{Inputs: []string{"a"}}, 0, false},
+		{"rerank (vLLM usage)", "rerank", `{"id":"x","usage":{"total_tokens":12},"results":[{"index":1,"document":{"text":"b"},"relevance_score":0.9},{"index":0,"relevance_score":-3.5}]}`,
+			Request{Query: "q", Documents: []string{"a", "b"}}, 12, true},
+		{"rerank (Cohere, no usage)", "rerank", `{"id":"x","results":[{"index":0,"relevance_score":0.1}],"meta":{"billed_units":{"search_units":1}}}`,
+			Request{Query: "q", Documents: []string{"a"}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestClient(t, Endpoint{Name: "t", URL: jsonServer(t, tc.body), Model: "m", Kind: tc.kind, Stream: true})
+			rec := c.Do(context.Background(), tc.req)
+			if rec.Result != ResultSuccess || rec.InputTokens != tc.input || rec.UsageReported != tc.reported ||
+				rec.OutputTokens != 0 || !rec.FirstToken.IsZero() || rec.E2E() <= 0 {
+				t.Errorf("record %+v", rec)
+			}
+		})
+	}
+}
+
+func TestKindURLs(t *testing.T) {
+	for _, tc := range []struct {
+		ep   Endpoint
+		want string
+	}{
+		{Endpoint{URL: "http://h:8000/v1/", Kind: "embeddings"}, "http://h:8000/v1/embeddings"},
+		{Endpoint{URL: "http://h:8000", Kind: "rerank"}, "http://h:8000/v1/rerank"},
+		{Endpoint{URL: "http://h:8000/v1", Kind: "rerank", RerankPath: "/rerank"}, "http://h:8000/rerank"},
+		{Endpoint{URL: "http://h/proxy", Kind: "rerank", RerankPath: "/v2/rerank"}, "http://h/proxy/v2/rerank"},
+		{Endpoint{URL: "http://h", Kind: "vision"}, "http://h/v1/chat/completions"},
+	} {
+		c := NewClient(tc.ep)
+		if c.url != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.ep, c.url, tc.want)
+		}
+		if pooling(tc.ep.Kind) && c.Endpoint().Stream {
+			t.Errorf("%s client streams", tc.ep.Kind)
+		}
+	}
+}
+
+func TestKindBodyErrors(t *testing.T) {
+	for kind, want := range map[string]string{"embeddings": "embeddings request without inputs", "rerank": "rerank request without documents"} {
+		c := newTestClient(t, Endpoint{URL: "http://127.0.0.1:1", Model: "m", Kind: kind})
+		rec := c.Do(context.Background(), Request{Prompt: "x"})
+		if rec.Result != ResultProtocol || !strings.HasSuffix(rec.Error, want) {
+			t.Errorf("%s: %s %q", kind, rec.Result, rec.Error)
+		}
+	}
+}
