@@ -53,6 +53,10 @@ type benchOptions struct {
 	seed                     int64
 	lagThreshold             time.Duration
 	progress                 string
+	// Other kinds (issue 4).
+	batchSize, dimensions, documents int
+	query, rerankPath, tokenizer     string
+	images                           []string
 }
 
 func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
@@ -60,7 +64,14 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	cmd.Flag("url", "Base URL of the OpenAI-compatible server (http://host:8000 or http://host:8000/v1).").Required().StringVar(&o.url)
 	cmd.Flag("model", "Model name sent in requests.").Required().StringVar(&o.model)
 	cmd.Flag("api-key", "Bearer token; prefer the LLMPROBE_API_KEY environment variable, which stays out of process listings.").Envar("LLMPROBE_API_KEY").StringVar(&o.apiKey)
-	cmd.Flag("kind", "Endpoint kind.").Default(config.KindChat).EnumVar(&o.kind, config.KindChat, config.KindCompletions)
+	cmd.Flag("kind", "Endpoint kind: chat, completions, vision (chat with --image), embeddings or rerank.").Default(config.KindChat).EnumVar(&o.kind, config.KindChat, config.KindCompletions, config.KindVision, config.KindEmbeddings, config.KindRerank)
+	cmd.Flag("batch-size", "Embeddings: inputs per request.").Default(strconv.Itoa(config.DefaultBatchSize)).IntVar(&o.batchSize)
+	cmd.Flag("dimensions", "Embeddings: the vector size every embedding must have (checked, not sent; 0: only that they agree).").IntVar(&o.dimensions)
+	cmd.Flag("documents", "Rerank: documents per request.").Default(strconv.Itoa(config.DefaultDocuments)).IntVar(&o.documents)
+	cmd.Flag("query", "Rerank: the query (default: a built-in question).").StringVar(&o.query)
+	cmd.Flag("rerank-path", "Rerank: API path, /v1/rerank (vLLM, Jina, llama.cpp), /rerank or /v2/rerank (Cohere-style).").Default(probe.DefaultRerankPath).StringVar(&o.rerankPath)
+	cmd.Flag("image", "Vision: a PNG or JPEG file sent with each request; repeatable.").StringsVar(&o.images)
+	cmd.Flag("tokenizer", "A Hugging Face tokenizer.json of the model, to size --input-tokens prompts in its own tokens (else 4 characters per token).").StringVar(&o.tokenizer)
 	cmd.Flag("mode", "rate (open-loop arrivals at --rates), throughput (--concurrency closed-loop users) or sweep (find the max with --max-vus users, then --num-rates rates up to it). Default: rate when --rates is given, else throughput.").EnumVar(&o.mode, load.ModeRate, load.ModeThroughput, load.ModeSweep)
 	cmd.Flag("rates", "Request rates (requests/s) for rate mode, comma-separated or repeated; each runs for --duration.").StringsVar(&o.rates)
 	cmd.Flag("request-rate", "Alias of --rates (vLLM).").Hidden().StringsVar(&o.rates)
@@ -75,7 +86,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	cmd.Flag("duration", "Measured time of each step (default 60s, or unlimited with --num-requests).").StringVar(&o.duration)
 	cmd.Flag("warmup", "Load sent before measuring, left out of the results.").Default("0s").StringVar(&o.warmup)
 	cmd.Flag("drain", "Longest wait for a step's requests after its last arrival before they are cut and counted as failures (default: the step duration, at least 5s).").StringVar(&o.drain)
-	cmd.Flag("dataset", "Prompts file, JSON lines: {\"prompt\": \"...\"} or a JSON string per line.").StringVar(&o.dataset)
+	cmd.Flag("dataset", "Prompts file: JSON lines (*.jsonl: a string, {\"prompt\": ...}, {\"messages\": [...]} or a message list per line) or ShareGPT JSON.").StringVar(&o.dataset)
 	cmd.Flag("dataset-file", "Alias of --dataset (inference-benchmarker).").Hidden().StringVar(&o.dataset)
 	cmd.Flag("input-tokens", "Synthetic prompts of about this many tokens.").IntVar(&o.inputTokens)
 	cmd.Flag("prompt", "A fixed prompt (each request still gets a unique prefix, so the server's prefix cache cannot serve it).").StringVar(&o.prompt)
@@ -192,6 +203,7 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 	if sources > 1 {
 		errs = append(errs, errors.New("give at most one of --dataset, --input-tokens and --prompt"))
 	}
+	errs = append(errs, checkKindFlags(o))
 	if err := errors.Join(errs...); err != nil {
 		return lo, probe.Endpoint{}, config.Workload{}, err
 	}
@@ -247,6 +259,12 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 		OutputTokens: decode,
 		PrefixCache:  config.PrefixCacheCold,
 		Seed:         o.seed,
+		Tokenizer:    o.tokenizer,
+		BatchSize:    o.batchSize,
+		Dimensions:   o.dimensions,
+		Documents:    o.documents,
+		Query:        o.query,
+		Images:       o.images,
 	}
 	if sources == 0 {
 		w.Prompt = config.DefaultPrompt
@@ -272,8 +290,41 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 		Stream:             true,
 		SupportsMinTokens:  o.ignoreEOS,
 		InsecureSkipVerify: o.insecure,
+		RerankPath:         o.rerankPath,
 	}
 	return lo, ep, w, nil
+}
+
+// checkKindFlags checks the flags of the vision, embeddings and rerank
+// kinds.
+func checkKindFlags(o *benchOptions) error {
+	var errs []error
+	switch {
+	case o.kind == config.KindVision && len(o.images) == 0:
+		errs = append(errs, errors.New("--kind vision needs at least one --image"))
+	case o.kind != config.KindVision && len(o.images) > 0:
+		errs = append(errs, errors.New("--image is only sent with --kind vision"))
+	}
+	if o.kind == config.KindEmbeddings {
+		if o.batchSize < 1 || o.batchSize > config.MaxBatchSize {
+			errs = append(errs, fmt.Errorf("--batch-size: must be between 1 and %d", config.MaxBatchSize))
+		}
+		if o.dimensions < 0 || o.dimensions > config.MaxDimensions {
+			errs = append(errs, fmt.Errorf("--dimensions: must be between 0 and %d", config.MaxDimensions))
+		}
+	}
+	if o.kind == config.KindRerank {
+		if o.documents < 1 || o.documents > config.MaxDocuments {
+			errs = append(errs, fmt.Errorf("--documents: must be between 1 and %d", config.MaxDocuments))
+		}
+		if !strings.HasPrefix(o.rerankPath, "/") || strings.ContainsAny(o.rerankPath, "?# ") {
+			errs = append(errs, fmt.Errorf("--rerank-path: want a path such as /v1/rerank, got %q", o.rerankPath))
+		}
+	}
+	if o.tokenizer != "" && o.inputTokens <= 0 {
+		errs = append(errs, errors.New("--tokenizer sizes --input-tokens prompts: give --input-tokens too"))
+	}
+	return errors.Join(errs...)
 }
 
 // multiSink writes every entry to each of its sinks.
@@ -295,7 +346,7 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 		return exitError
 	}
-	gen, err := workload.New(&w)
+	gen, err := workload.NewForKind(&w, o.kind)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 		return exitError
@@ -570,6 +621,10 @@ func printResult(w io.Writer, res *load.Result) {
 	}
 	row("Error ratio:", s.ErrorRatio)
 	row("Benchmark duration (s):", s.DurationSeconds)
+	if res.Kind == config.KindEmbeddings || res.Kind == config.KindRerank {
+		printPoolingResult(w, res, row)
+		return
+	}
 	row("Total input tokens:", s.InputTokens)
 	row("Total generated tokens:", s.OutputTokens)
 	row("Request throughput (req/s):", s.RequestThroughput)
@@ -623,6 +678,52 @@ func printResult(w io.Writer, res *load.Result) {
 	}
 	if s.EstimatedOutputTokens {
 		fmt.Fprintln(w, "Note: the server reported no usage for some requests; their output tokens were counted from chunks.")
+	}
+	if res.Status == load.StatusInterrupted {
+		fmt.Fprintln(w, "Interrupted: these figures cover what was measured until then.")
+	}
+}
+
+// printPoolingResult ends the table of an embeddings or rerank run: no
+// tokens are generated, so throughput is requests and input tokens per
+// second, and latency is end to end.
+func printPoolingResult(w io.Writer, res *load.Result, row func(string, any)) {
+	s := &res.Summary
+	row("Total input tokens:", s.InputTokens)
+	row("Request throughput (req/s):", s.RequestThroughput)
+	if s.SLO != nil {
+		row("Request goodput (req/s):", s.Goodput)
+	}
+	inTPS := 0.0
+	if s.DurationSeconds > 0 {
+		inTPS = float64(s.InputTokens) / s.DurationSeconds
+	}
+	row("Input token throughput (tok/s):", inTPS)
+	row("Peak concurrent requests:", s.PeakConcurrent)
+	fmt.Fprintln(w, center("Request Latency", 50, '-'))
+	row("Mean latency (ms):", s.E2E.Mean)
+	row("Std latency (ms):", s.E2E.Stddev)
+	row("Median latency (ms):", s.E2E.P50)
+	row("P90 latency (ms):", s.E2E.P90)
+	row("P95 latency (ms):", s.E2E.P95)
+	row("P99 latency (ms):", s.E2E.P99)
+	if s.ScheduleLag.Count > 0 {
+		fmt.Fprintln(w, center("Schedule Lag (client)", 50, '-'))
+		row("Median lag (ms):", s.ScheduleLag.P50)
+		row("P99 lag (ms):", s.ScheduleLag.P99)
+	}
+	if len(s.Errors) > 0 {
+		fmt.Fprintln(w, center("Errors", 50, '-'))
+		for _, k := range s.SortedErrors() {
+			row(k+":", s.Errors[k])
+		}
+	}
+	fmt.Fprintln(w, strings.Repeat("=", 50))
+	if res.StopReason != "" {
+		fmt.Fprintf(w, "Stopped early: %s\n", res.StopReason)
+	}
+	if res.ClientBottleneck {
+		fmt.Fprintf(w, "Warning: %s\n", res.ClientNote)
 	}
 	if res.Status == load.StatusInterrupted {
 		fmt.Fprintln(w, "Interrupted: these figures cover what was measured until then.")
