@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -146,4 +147,42 @@ func TestKindBodyErrors(t *testing.T) {
 			t.Errorf("%s: %s %q", kind, rec.Result, rec.Error)
 		}
 	}
+}
+
+// FuzzPoolingResponse: no body makes the embeddings or rerank checks
+// panic, and a body they accept really holds what was asked for.
+func FuzzPoolingResponse(f *testing.F) {
+	f.Add(`{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3,4]}]}`)
+	f.Add(`{"data":[{"embedding":[1e999, null]}]}`)
+	f.Add(`{"results":[{"index":1,"relevance_score":0.5},{"index":0,"relevance_score":1}]}`)
+	f.Add(`{"results":[{"index":0}],"usage":{"total_tokens":3}}`)
+	c := NewClient(Endpoint{URL: "http://127.0.0.1:1", Kind: "embeddings"})
+	f.Fuzz(func(t *testing.T, body string) {
+		var rec Record
+		c.checkEmbeddings(&rec, []byte(body), 2, 2)
+		if rec.Result == ResultSuccess {
+			var v struct {
+				Data []struct {
+					Embedding []float64 `json:"embedding"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(body), &v); err != nil || len(v.Data) != 2 ||
+				len(v.Data[0].Embedding) != 2 || len(v.Data[1].Embedding) != 2 {
+				t.Errorf("accepted %q", body)
+			}
+		}
+		rec = Record{}
+		c.checkRerank(&rec, []byte(body), 2)
+		if rec.Result == ResultSuccess {
+			var v struct {
+				Results []struct {
+					Index *int `json:"index"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal([]byte(body), &v); err != nil || len(v.Results) != 2 || v.Results[0].Index == nil ||
+				v.Results[1].Index == nil || *v.Results[0].Index == *v.Results[1].Index {
+				t.Errorf("accepted %q", body)
+			}
+		}
+	})
 }
