@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,6 +47,8 @@ type globals struct {
 	metrics string
 	gpu     bool
 	grace   time.Duration
+	// gpuEvery is the soaks' GPU sampling interval.
+	gpuEvery time.Duration
 	// unauthWrites allows write endpoints without authentication.
 	unauthWrites bool
 	stdout       io.Writer
@@ -76,6 +79,7 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&g.metrics)
 	app.Flag("collector.gpu", "Export NVML GPU metrics (--no-collector.gpu to disable).").Default("true").BoolVar(&g.gpu)
 	app.Flag("web.enable-unauthenticated-writes", "Allow write endpoints (/-/reload, starting soaks) without authentication in --web.config.file.").Default("false").BoolVar(&g.unauthWrites)
+	app.Flag("soak.gpu-sample-interval", "How often soaks sample GPU utilization and VRAM into their results (0 disables).").Default("1s").DurationVar(&g.gpuEvery)
 	app.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&g.grace)
 
 	daemonCmd := app.Command("run", "Run the daemon: scheduled probes, /metrics (the default command).").Default()
@@ -229,7 +233,6 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	metrics := collector.New(reg, sloThresholds(cfg))
 	reloads := newReloadMetrics(reg)
 	gpuCollector := registerGPU(reg, logger, g.gpu)
-	_ = gpuCollector // soaks sample it
 
 	d := daemon.New(logger, metrics, time.Duration(cfg.Global.ProbeJitter))
 	if err := d.Apply(cfg); err != nil {
@@ -245,6 +248,9 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	if err != nil {
 		logger.Error("cannot start soaks", "err", err)
 		return exitConfig
+	}
+	if gpuCollector != nil && g.gpuEvery > 0 {
+		soaks.SetGPU(gpuCollector, g.gpuEvery)
 	}
 	reloads.set(true)
 
@@ -267,7 +273,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	mux.Handle("/api/v1/status", statusHandler(d))
 	mux.Handle("/probe", probeHandler(d, logger))
 	soaks.Register(mux, guard.wrap)
-	mux.Handle("/", statusPageHandler(d, g.metrics, nil))
+	mux.Handle("/", statusPageHandler(d, g.metrics, func() template.HTML { return soakSectionHTML(soaks, arch) }))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)

@@ -211,11 +211,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Skip("chromium not installed; scripts/install-tools.sh installs it")
 	}
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
-	d := startDaemon(t, probeConfig(simURL))
-	waitFor(t, 10*time.Second, "probes", func() bool {
-		return metric(d.get(t, "/metrics"), `llmprobe_probe_success{name="q",target="b"}`) == 1
-	})
+	simURL := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
+	d := startSweepDaemon(t, simURL)
 	dir := t.TempDir()
 	shot := filepath.Join(dir, "status.png")
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -227,7 +224,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
-	for _, want := range []string{`<tr class="target" data-target="a">`, `<tr class="target" data-target="b">`, `<span class="ok">success</span>`} {
+	for _, want := range []string{`<tr class="target" data-target="a">`, `<tr class="target" data-target="b">`, `<span class="ok">success</span>`,
+		`<tr class="soak" data-soak="sweep" data-target="b">`, `<svg id="sweep-chart"`, `class="step"`} {
 		if !strings.Contains(string(dom), want) {
 			t.Errorf("rendered page lacks %s", want)
 		}
@@ -241,5 +239,43 @@ func TestStatusPageInChromium(t *testing.T) {
 	if p := os.Getenv("LLMPROBE_SCREENSHOT"); p != "" {
 		b, _ := os.ReadFile(shot)
 		os.WriteFile(p, b, 0o644)
+	}
+}
+
+// startSweepDaemon runs the probe config plus a short sweep soak on target
+// b, starts the sweep and waits for it and the probes to finish.
+func startSweepDaemon(t *testing.T, simURL string) *daemonUnderTest {
+	t.Helper()
+	cfg := probeConfig(simURL) + fmt.Sprintf(`
+global: {probe_jitter: 0s, data_dir: %q}
+soaks:
+  - {name: sweep, targets: [b], workload: w, mode: sweep, max_vus: 2, num_rates: 3, duration: 1s, seed: 1}
+`, t.TempDir())
+	cfg = strings.Replace(cfg, "global: {probe_jitter: 0s}\n", "", 1)
+	d := startDaemon(t, cfg, "--web.enable-unauthenticated-writes")
+	if code, body := post(t, "http://"+d.addr+"/api/v1/soaks/sweep/run"); code != http.StatusAccepted {
+		t.Fatalf("starting the sweep: %d %s", code, body)
+	}
+	waitFor(t, 60*time.Second, "the sweep and the probes", func() bool {
+		page := d.get(t, "/metrics")
+		return metric(page, `llmprobe_soak_running{name="sweep",target="b"}`) == 0 &&
+			metric(page, `llmprobe_soak_last_run_timestamp_seconds{name="sweep",target="b"}`) > 0 &&
+			metric(page, `llmprobe_probe_success{name="q",target="b"}`) == 1
+	})
+	return d
+}
+
+func TestStatusPageShowsSoaks(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	simURL := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
+	d := startSweepDaemon(t, simURL)
+	page := d.get(t, "/")
+	for _, want := range []string{`data-soak="sweep"`, `<svg id="sweep-chart"`, `href="/api/v1/runs/`, "/timeline"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `class="step"`); n < 2 {
+		t.Errorf("sweep chart has %d points", n)
 	}
 }

@@ -94,6 +94,7 @@ func Endpoint(t *config.Target) probe.Endpoint {
 		MaxResponseBytes:   t.MaxResponseBytes,
 		Stream:             t.Streaming(),
 		SupportsMinTokens:  t.SupportsMinTokens,
+		RerankPath:         t.RerankPath,
 		InsecureSkipVerify: t.InsecureSkipVerify,
 		Headers:            t.Headers,
 	}
@@ -127,7 +128,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		if old, ok := d.jobs[name]; ok && sameJob(old, j) {
 			continue
 		}
-		gen, err := workload.New(&j.work)
+		gen, err := workload.NewForKind(&j.work, j.target.Kind)
 		if err != nil {
 			return fmt.Errorf("probe %q: %w", j.probe.Name, err)
 		}

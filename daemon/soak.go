@@ -20,6 +20,7 @@ import (
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/gpu"
 	engine "github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
@@ -54,6 +55,63 @@ type Soaks struct {
 	jobs     map[string]*soakJob // by job name: soak/target
 	clients  map[string]*probe.Client
 	targets  map[string]chan struct{} // one soak at a time per target
+
+	gpu      GPUSampler // nil: no GPU timeline
+	gpuEvery time.Duration
+}
+
+// GPUSampler takes one reading of the machine's GPUs (gpu.Collector).
+type GPUSampler interface {
+	Sample() (gpu.Sample, error)
+}
+
+// maxGPUSamples bounds a run's GPU timeline (a day at one per second).
+const maxGPUSamples = 86400
+
+// SetGPU makes every soak sample the GPUs every interval into its result.
+func (s *Soaks) SetGPU(g GPUSampler, every time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gpu, s.gpuEvery = g, every
+}
+
+// sampleGPU samples until stop is closed and returns the timeline, or nil
+// when there is no GPU to read.
+func (s *Soaks) sampleGPU(stop <-chan struct{}) func() *engine.GPUTimeline {
+	s.mu.Lock()
+	g, every := s.gpu, s.gpuEvery
+	s.mu.Unlock()
+	if g == nil || every <= 0 {
+		return func() *engine.GPUTimeline { return nil }
+	}
+	var samples []gpu.Sample
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			smp, err := g.Sample()
+			if err != nil {
+				return // no NVML here: nothing to sample, and no retry storm
+			}
+			if len(samples) < maxGPUSamples {
+				samples = append(samples, smp)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() *engine.GPUTimeline {
+		<-done
+		if len(samples) == 0 {
+			return nil
+		}
+		return &engine.GPUTimeline{Every: every, Samples: samples, Summary: gpu.Summarize(samples)}
+	}
 }
 
 // soakJob is one soak against one target.
@@ -131,7 +189,7 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 		if old, ok := s.jobs[name]; ok && sameSoak(old, j) {
 			continue
 		}
-		gen, err := workload.New(&j.work)
+		gen, err := workload.NewForKind(&j.work, j.target.Kind)
 		if err != nil {
 			return fmt.Errorf("soak %q: %w", j.soak.Name, err)
 		}
@@ -376,7 +434,11 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 
 	s.sm.SetRunning(j.target.Name, j.soak.Name, true)
 	log.Info("soak started", "mode", o.Mode, "trigger", trigger)
+	stopGPU := make(chan struct{})
+	gpuTimeline := s.sampleGPU(stopGPU)
 	res := runner.Run(ctx)
+	close(stopGPU)
+	res.GPU = gpuTimeline()
 	s.sm.SetRunning(j.target.Name, j.soak.Name, false)
 
 	if w != nil {

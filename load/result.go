@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/probe"
 )
 
@@ -57,6 +58,11 @@ type Result struct {
 	// client, not the server, limited what was offered.
 	ClientBottleneck bool   `json:"client_bottleneck"`
 	ClientNote       string `json:"client_note,omitempty"`
+
+	// GPU holds the utilization and VRAM samples of the GPUs on the machine
+	// that ran the load, taken while it ran (soaks on a GPU host), so a run
+	// shows resources against time next to its latency timeline.
+	GPU *GPUTimeline `json:"gpu,omitempty"`
 
 	// SinkError is the first error writing the timeline, if any.
 	SinkError string `json:"sink_error,omitempty"`
@@ -243,4 +249,12 @@ type Progress struct {
 	Dropped     int64         `json:"dropped"`
 	InFlight    int64         `json:"in_flight"`
 	OutputToks  int64         `json:"output_tokens"`
+}
+
+// GPUTimeline is a run's GPU samples and their summary (peak VRAM, mean
+// utilization).
+type GPUTimeline struct {
+	Every   time.Duration `json:"every_ns"`
+	Samples []gpu.Sample  `json:"samples"`
+	Summary gpu.Summary   `json:"summary"`
 }

@@ -21,9 +21,11 @@ echo "== go test"
 go test -count=1 ./...
 
 echo "== go test -race (packages that send or serve requests)"
-go test -count=1 -race ./probe/ ./schedule/ ./daemon/
+go test -count=1 -race ./probe/ ./schedule/ ./daemon/ ./load/ ./sim/
 
 echo "== fuzz (short)"
 FUZZTIME="${FUZZTIME:-10s}"
 go test -run='^$' -fuzz='^FuzzSSEReader$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./config/
+go test -run='^$' -fuzz='^FuzzPoolingResponse$' -fuzztime="$FUZZTIME" ./probe/
+go test -run='^$' -fuzz='^FuzzParseLine$' -fuzztime="$FUZZTIME" ./dataset/
