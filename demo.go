@@ -6,6 +6,8 @@ import (
 	_ "embed"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ var demoConfig []byte
 
 type demoOptions struct {
 	simListen string
+	dataDir   string
 	sim       sim.Config
 }
 
@@ -29,13 +32,18 @@ func addDemoFlags(cmd *kingpin.CmdClause) *demoOptions {
 	cmd.Flag("sim.ttft", "Simulated time to first token.").Default("100ms").DurationVar(&o.sim.TTFT)
 	cmd.Flag("sim.itl", "Simulated inter-token latency.").Default("10ms").DurationVar(&o.sim.ITL)
 	cmd.Flag("sim.jitter", "Relative standard deviation of simulated latencies.").Default("0.1").Float64Var(&o.sim.Jitter)
+	cmd.Flag("sim.max-concurrency", "Sequences the simulator decodes at once; more wait in its queue.").Default("16").IntVar(&o.sim.MaxConcurrency)
+	cmd.Flag("data-dir", "Where the demo archives soak runs (default: a new temporary directory).").StringVar(&o.dataDir)
 	cmd.Flag("sim.fault.http-500", "Share of simulated requests that fail with 500.").Default("0.02").Float64Var(&o.sim.Faults.HTTP500)
 	return o
 }
 
-// demoConfigFor returns the embedded demo config pointing at simURL.
-func demoConfigFor(simURL string) (*config.Config, error) {
-	return config.Load(bytes.ReplaceAll(demoConfig, []byte("SIM_URL"), []byte(simURL)), "demo.yaml")
+// demoConfigFor returns the embedded demo config pointing at simURL and
+// archiving runs under dataDir.
+func demoConfigFor(simURL, dataDir string) (*config.Config, error) {
+	b := bytes.ReplaceAll(demoConfig, []byte("SIM_URL"), []byte(simURL))
+	b = bytes.ReplaceAll(b, []byte("DATA_DIR"), []byte(strconv.Quote(dataDir)))
+	return config.Load(b, "demo.yaml")
 }
 
 func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
@@ -48,7 +56,16 @@ func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
 		return exitError
 	}
 	simURL := "http://" + addr.String()
-	cfg, err := demoConfigFor(simURL)
+	if o.dataDir == "" {
+		dir, err := os.MkdirTemp("", "llmprobe-demo-")
+		if err != nil {
+			logger.Error("cannot create the demo's data directory", "err", err)
+			return exitError
+		}
+		defer os.RemoveAll(dir)
+		o.dataDir = dir
+	}
+	cfg, err := demoConfigFor(simURL, o.dataDir)
 	if err != nil {
 		printConfigError(g.stderr, err)
 		return exitError
@@ -60,5 +77,6 @@ func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
 	}
 	fmt.Fprintf(g.stdout, "llmprobe demo: simulated model server at %s\n", simURL)
 	fmt.Fprintf(g.stdout, "llmprobe demo: metrics at http://%s%s (probes every 5s; Ctrl-C stops)\n", host, g.metrics)
-	return serve(logger, g, cfg, func() (*config.Config, error) { return demoConfigFor(simURL) })
+	fmt.Fprintf(g.stdout, "llmprobe demo: status page at http://%s/ (a capacity sweep runs every 5 minutes; runs archived in %s)\n", host, o.dataDir)
+	return serve(logger, g, cfg, func() (*config.Config, error) { return demoConfigFor(simURL, o.dataDir) })
 }
