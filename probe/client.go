@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Endpoint is what the client needs to know of a target. It is built from
@@ -548,6 +549,14 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 			done = true
 			break
 		}
+		// JSON is UTF-8 (RFC 8259), and encoding/json would quietly turn
+		// invalid bytes into U+FFFD, where the server's clients fail.
+		if !utf8.Valid(ev.Data) {
+			rec.End = ev.At
+			c.fail(rec, ResultProtocol, fmt.Errorf("invalid UTF-8 in stream chunk %d", chunks+1))
+			c.finishTokens(rec, chunks)
+			return
+		}
 		if err := dec.decode(ev.Data); err != nil {
 			rec.End = ev.At
 			c.fail(rec, ResultProtocol, fmt.Errorf("invalid JSON in stream chunk %d", chunks+1))
@@ -667,6 +676,10 @@ func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
 	rec.End = c.now()
 	if err != nil {
 		c.classifyErr(ctx, rec, err)
+		return
+	}
+	if !utf8.Valid(b) {
+		c.fail(rec, ResultProtocol, errors.New("invalid UTF-8 in response body"))
 		return
 	}
 	var pr plainResponse

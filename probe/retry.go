@@ -23,7 +23,8 @@ var DefaultProbeRetry = RetryPolicy{Max: 1, MaxWait: 5 * time.Second}
 
 // DoWithRetry is Do with bounded retries. The returned record is the last
 // attempt's, with Retries set to the number of retries made; the earlier
-// attempts are passed to each (nil to ignore) so their failures still count.
+// attempts are passed to each (nil to ignore) so their failures still count;
+// the returned record never is, so a caller counting both counts it once.
 func (c *Client) DoWithRetry(ctx context.Context, req Request, p RetryPolicy, each func(*Record)) *Record {
 	for attempt := 0; ; attempt++ {
 		rec := c.Do(ctx, req)
@@ -32,15 +33,15 @@ func (c *Client) DoWithRetry(ctx context.Context, req Request, p RetryPolicy, ea
 		if !retryable || attempt >= p.Max || rec.RetryAfter <= 0 || rec.RetryAfter > p.MaxWait {
 			return rec
 		}
-		if each != nil {
-			each(rec)
-		}
 		t := time.NewTimer(rec.RetryAfter)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return rec
+			return rec // returned, so not also passed to each
 		case <-t.C:
+		}
+		if each != nil {
+			each(rec)
 		}
 	}
 }
