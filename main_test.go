@@ -324,6 +324,12 @@ probes: [{name: p, targets: [a], workload: w, schedule: "@every 1s", slo: {ttft:
 	waitFor(t, 10*time.Second, "a probe", func() bool {
 		return metric(d.get(t, "/metrics"), `llmprobe_probe_success{name="p",target="a"}`) == 1
 	})
+	page := d.get(t, "/metrics")
+	last := metric(page, `llmprobe_probe_last_timestamp_seconds{name="p",target="a"}`)
+	next := metric(page, `llmprobe_probe_next_run_timestamp_seconds{name="p",target="a"}`)
+	if next <= last-1 || next > float64(time.Now().Unix())+2 {
+		t.Errorf("next run %v, last run %v: want the next second after the last run", next, last)
+	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(d.get(t, "/metrics"))
 	out, err := cmd.CombinedOutput()

@@ -49,6 +49,7 @@ type Metrics struct {
 	probeSuccess  *prometheus.GaugeVec
 	probeLast     *prometheus.GaugeVec
 	probeDuration *prometheus.GaugeVec
+	probeNext     *prometheus.GaugeVec
 	skippedRuns   *prometheus.CounterVec
 	inFlight      *prometheus.GaugeVec
 }
@@ -133,6 +134,10 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Namespace: namespace, Name: "probe_duration_seconds",
 			Help: "How long the last run of a probe against a target took.",
 		}, []string{"target", "name"}),
+		probeNext: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "probe_next_run_timestamp_seconds",
+			Help: "Unix time the next run of a probe against a target is due, set when a run finishes. When time() passes it by more than the jitter, the probe is stale (stuck scheduler or a hung run), whatever its schedule.",
+		}, []string{"target", "name"}),
 		skippedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "scheduler_skipped_runs_total",
 			Help: "Scheduled runs skipped because the previous run of the same probe or soak was still going.",
@@ -144,7 +149,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 	}
 	reg.MustRegister(m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag,
 		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.reasoningTokens, m.retries,
-		m.probeSuccess, m.probeLast, m.probeDuration, m.skippedRuns, m.inFlight)
+		m.probeSuccess, m.probeLast, m.probeDuration, m.probeNext, m.skippedRuns, m.inFlight)
 	return m
 }
 
@@ -213,6 +218,11 @@ func (m *Metrics) ProbeDone(target, name string, success bool, took time.Duratio
 	m.probeLast.WithLabelValues(target, name).Set(float64(at.UnixNano()) / 1e9)
 }
 
+// ProbeNext records when the next run of a probe against a target is due.
+func (m *Metrics) ProbeNext(target, name string, next time.Time) {
+	m.probeNext.WithLabelValues(target, name).Set(float64(next.UnixNano()) / 1e9)
+}
+
 // SkippedRun counts a scheduled run that was skipped.
 func (m *Metrics) SkippedRun(name string) { m.skippedRuns.WithLabelValues(name).Inc() }
 
@@ -227,7 +237,7 @@ func (m *Metrics) Delete(match prometheus.Labels) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
 		m.cachedTokens, m.reasoningTokens, m.retries, m.probeSuccess, m.probeLast, m.probeDuration,
-		m.skippedRuns, m.inFlight} {
+		m.probeNext, m.skippedRuns, m.inFlight} {
 		v.DeletePartialMatch(match)
 	}
 }

@@ -196,6 +196,9 @@ func (d *Daemon) run(ctx context.Context, j *probeJob) {
 		return // stopped or replaced: not a measurement of the server
 	}
 	d.metrics.ProbeDone(res.Target, res.Probe, res.Success, res.Duration, res.Time)
+	if next := d.sched.Next(j.name); !next.IsZero() {
+		d.metrics.ProbeNext(res.Target, res.Probe, next)
+	}
 	if res.Success {
 		d.logger.Debug("probe succeeded", "probe", res.Probe, "target", res.Target, "took", res.Duration)
 	} else {
