@@ -112,6 +112,9 @@ func NewClient(ep Endpoint) *Client {
 		// Compression makes servers and proxies buffer a stream; we want
 		// every chunk the moment it is sent.
 		DisableCompression: true,
+		// Request bodies are small and written once; a 1 KiB write buffer
+		// instead of 4 KiB saves 3 KiB per connection at 1000 streams.
+		WriteBufferSize: 1 << 10,
 		TLSClientConfig:    &tls.Config{InsecureSkipVerify: ep.InsecureSkipVerify}, //nolint:gosec // opt-in per target
 	}
 	return &Client{
