@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -117,7 +119,16 @@ func probeHandler(d *daemon.Daemon, logger *slog.Logger) http.HandlerFunc {
 			http.Error(w, "target parameter is missing", http.StatusBadRequest)
 			return
 		}
-		res, client, err := d.ProbeNow(r.Context(), module, target, nil)
+		ctx := r.Context()
+		// As blackbox_exporter does: finish before Prometheus gives up on
+		// the scrape, so a slow target yields a failed probe, not a
+		// scrape error.
+		if v, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64); err == nil && v > 1 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration((v-0.5)*float64(time.Second)))
+			defer cancel()
+		}
+		res, client, err := d.ProbeNow(ctx, module, target, nil)
 		if errors.Is(err, daemon.ErrUnknown) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -277,5 +278,28 @@ func TestStatusPageShowsSoaks(t *testing.T) {
 	}
 	if n := strings.Count(page, `class="step"`); n < 2 {
 		t.Errorf("sweep chart has %d points", n)
+	}
+}
+
+// TestProbeEndpointHonoursScrapeTimeout: a target slower than Prometheus's
+// scrape timeout gives a failed probe in time, not a failed scrape.
+func TestProbeEndpointHonoursScrapeTimeout(t *testing.T) {
+	t.Setenv("LLMPROBE_TEST_KEY", "k")
+	slow := startSim(t, sim.Config{TTFT: 10 * time.Second, ITL: time.Millisecond, OutputTokens: 2})
+	d := startDaemon(t, probeConfig(slow))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.addr+"/probe?target=a&module=p", nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "2")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if took := time.Since(start); took > 1900*time.Millisecond {
+		t.Errorf("probe answered after %s, past the 2s scrape timeout", took)
+	}
+	if v := metric(string(b), "llmprobe_probe_success"); v != 0 {
+		t.Errorf("probe_success = %v, want 0\n%s", v, b)
 	}
 }
