@@ -70,6 +70,10 @@ const (
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultMaxResponseBytes = 16 << 20
 	maxEventBytes           = 1 << 20
+	// maxHeaderBytes bounds a response's head (net/http's default is
+	// 10 MB, buffered per request: 10 GB at 1000 streams from a hostile
+	// server). Model servers send a few hundred bytes.
+	maxHeaderBytes = 64 << 10
 	// maxDrainWait bounds the wait for the rest of a body after the record
 	// is complete (the end of a chunked stream after [DONE]).
 	maxDrainWait = 100 * time.Millisecond
@@ -114,8 +118,9 @@ func NewClient(ep Endpoint) *Client {
 		DisableCompression: true,
 		// Request bodies are small and written once; a 1 KiB write buffer
 		// instead of 4 KiB saves 3 KiB per connection at 1000 streams.
-		WriteBufferSize: 1 << 10,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: ep.InsecureSkipVerify}, //nolint:gosec // opt-in per target
+		WriteBufferSize:        1 << 10,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: ep.InsecureSkipVerify}, //nolint:gosec // opt-in per target
 	}
 	return &Client{
 		ep:  ep,

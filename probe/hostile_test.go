@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -381,6 +382,38 @@ func TestHostileEndpoints(t *testing.T) {
 				flood(w, []byte(strings.Repeat("<p>Internal Server Error</p>", 1024)))
 			}),
 			want: ResultHTTP5xx, status: 500, errHas: "HTTP 500", maxRead: 256 << 10,
+		},
+
+		{
+			// The head is bounded too (net/http's default is 10 MB).
+			name: "10 GB head: one endless header",
+			server: raw("http", func(c net.Conn, _ <-chan struct{}) {
+				readRequest(c)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Pad: ")
+				flood(c, []byte(strings.Repeat("a", 32<<10)))
+			}),
+			want: ResultConnection, errHas: "headers exceeded", maxRead: maxHeaderBytes + 64<<10,
+		},
+		{
+			name: "10 GB head: endless 1xx responses",
+			server: raw("http", func(c net.Conn, _ <-chan struct{}) {
+				readRequest(c)
+				flood(c, []byte(strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 256)))
+			}),
+			want: ResultConnection, maxRead: maxHeaderBytes + 64<<10,
+		},
+		{
+			// The client asks for no compression and never inflates a
+			// body: a gzip bomb stays a small, unreadable body.
+			name: "gzip body the client did not ask for",
+			server: plain(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Header().Set("Content-Encoding", "gzip")
+				zw := gzip.NewWriter(w)
+				_, _ = io.WriteString(zw, roleChunk+contentChunk+finishChunk+doneEvent)
+				_ = zw.Close()
+			}),
+			want: ResultProtocol, status: 200,
 		},
 
 		// Broken chunks: invalid UTF-8 and invalid JSON are protocol
