@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // DefaultRerankPath is the rerank API path of vLLM, Jina and llama.cpp.
@@ -99,6 +100,12 @@ func (c *Client) readBody(ctx context.Context, rec *Record, body io.Reader) ([]b
 	rec.End = c.now()
 	if err != nil {
 		c.classifyErr(ctx, rec, err)
+		return nil, false
+	}
+	// encoding/json would quietly replace invalid bytes; a server that
+	// sends them is broken, not successful.
+	if !utf8.Valid(b) {
+		c.fail(rec, ResultProtocol, errors.New("invalid UTF-8 in response body"))
 		return nil, false
 	}
 	return b, true

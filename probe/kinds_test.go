@@ -42,6 +42,8 @@ func TestMalformed200IsProtocol(t *testing.T) {
 	}{
 		// Embeddings.
 		{"embeddings invalid JSON", "embeddings", false, emb, `{"data": [`, "invalid JSON response body"},
+		{"embeddings invalid UTF-8", "embeddings", false, emb, "{\"data\":[{\"index\":0,\"embedding\":[0,1,2]},{\"index\":1,\"embedding\":[1,2,3]}],\"model\":\"m\xff\"}", "invalid UTF-8 in response body"},
+		{"rerank invalid UTF-8", "rerank", false, rr, "{\"results\":[{\"index\":0,\"relevance_score\":0.1,\"document\":{\"text\":\"\xc3\x28\"}},{\"index\":1,\"relevance_score\":0.2}]}", "invalid UTF-8 in response body"},
 		{"embeddings NaN literal", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[NaN,1,2]},{"index":1,"embedding":[1,2,3]}]}`, "invalid JSON response body"},
 		{"embeddings NaN string", "embeddings", false, emb, `{"data":[{"index":0,"embedding":["NaN",1,2]},{"index":1,"embedding":[1,2,3]}]}`, `embedding 0: element 0 is "NaN", not a number`},
 		{"embeddings null element", "embeddings", false, emb, `{"data":[{"index":0,"embedding":[0.5,null,2]},{"index":1,"embedding":[1,2,3]}]}`, "embedding 0: element 1 is null, not a number"},
