@@ -134,16 +134,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		}
 		j.gen = gen
 	}
-	// Clients are per target and replaced when the target changes.
-	clients := map[string]*probe.Client{}
-	for i := range cfg.Targets {
-		t := &cfg.Targets[i]
-		if c, ok := d.clients[t.Name]; ok && d.cfg != nil && reflect.DeepEqual(d.cfg.Target(t.Name), t) {
-			clients[t.Name] = c
-			continue
-		}
-		clients[t.Name] = probe.NewClient(Endpoint(t))
-	}
+	clients := clientsFor(cfg, d.cfg, d.clients)
 	for name, old := range d.jobs {
 		if j, ok := want[name]; ok && sameJob(old, j) {
 			want[name] = old
@@ -155,10 +146,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 			d.logger.Info("probe removed", "probe", old.probe.Name, "target", old.target.Name)
 		}
 	}
-	for tn, c := range d.clients {
-		if clients[tn] != c {
-			c.CloseIdle()
-		}
+	for tn := range d.clients {
 		if cfg.Target(tn) == nil {
 			d.metrics.Delete(prometheus.Labels{"target": tn})
 		}
@@ -178,6 +166,28 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	d.clients = clients
 	d.cfg = cfg
 	return nil
+}
+
+// clientsFor returns a client per target of cfg. Clients are per target,
+// kept while the target is unchanged (their connections stay warm) and
+// replaced when it changes; the replaced ones' idle connections are closed.
+// Call it only when the rest of the new config is applied too.
+func clientsFor(cfg, prevCfg *config.Config, prev map[string]*probe.Client) map[string]*probe.Client {
+	clients := make(map[string]*probe.Client, len(cfg.Targets))
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if c, ok := prev[t.Name]; ok && prevCfg != nil && reflect.DeepEqual(prevCfg.Target(t.Name), t) {
+			clients[t.Name] = c
+			continue
+		}
+		clients[t.Name] = probe.NewClient(Endpoint(t))
+	}
+	for tn, c := range prev {
+		if clients[tn] != c {
+			c.CloseIdle()
+		}
+	}
+	return clients
 }
 
 // sameJob reports whether a job's definition is unchanged. Generators and

@@ -195,15 +195,7 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 		}
 		j.gen = gen
 	}
-	clients := map[string]*probe.Client{}
-	for i := range cfg.Targets {
-		t := &cfg.Targets[i]
-		if c, ok := s.clients[t.Name]; ok && s.cfg != nil && reflect.DeepEqual(s.cfg.Target(t.Name), t) {
-			clients[t.Name] = c
-			continue
-		}
-		clients[t.Name] = probe.NewClient(Endpoint(t))
-	}
+	clients := clientsFor(cfg, s.cfg, s.clients)
 	for name, old := range s.jobs {
 		if j, ok := want[name]; ok && sameSoak(old, j) {
 			want[name] = old
@@ -217,10 +209,7 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 			s.logger.Info("soak removed", "soak", old.soak.Name, "target", old.target.Name)
 		}
 	}
-	for tn, c := range s.clients {
-		if clients[tn] != c {
-			c.CloseIdle()
-		}
+	for tn := range s.clients {
 		if cfg.Target(tn) == nil {
 			s.sm.Delete(prometheus.Labels{"target": tn})
 		}
