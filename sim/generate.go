@@ -166,27 +166,38 @@ func abortConnection(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler) // HTTP/2 or a writer that cannot hijack
 }
 
-// generate answers a parsed text-generation request: faults, admission,
-// queueing, then tokens on schedule.
-func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, g *genRequest) {
-	created := time.Now().Unix()
-	f, hi, lo := s.draw()
+// admit draws the request's fault and answers the ones that refuse at once
+// (injected 429 and 500), then takes a place in the decode queue, answering
+// 429 when the queue is full. ok is false when the request was answered.
+// The ticket, if any, must be waited for before decoding.
+func (s *Server) admit(w http.ResponseWriter) (f fault, hi, lo uint64, ticket *waiter, ok bool) {
+	f, hi, lo = s.draw()
 	switch f {
 	case fault429:
 		s.st.http429.Add(1)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded (simulated fault).")
-		return
+		return f, hi, lo, nil, false
 	case fault500:
 		s.st.http500.Add(1)
 		writeError(w, http.StatusInternalServerError, "Internal server error (simulated fault).")
-		return
+		return f, hi, lo, nil, false
 	}
-	ticket, ok := s.lim.admit()
+	ticket, ok = s.lim.admit()
 	if !ok {
 		s.st.rejected.Add(1)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "Too many requests: the server's queue is full.")
+	}
+	return f, hi, lo, ticket, ok
+}
+
+// generate answers a parsed text-generation request: faults, admission,
+// queueing, then tokens on schedule.
+func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, g *genRequest) {
+	created := time.Now().Unix()
+	f, hi, lo, ticket, ok := s.admit(w)
+	if !ok {
 		return
 	}
 	if s.cfg.Jitter != 0 {

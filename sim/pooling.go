@@ -29,23 +29,8 @@ func (s *Server) serveHead(b []byte, prefix, object string, hi, lo uint64) []byt
 // build appends (given the response's id bits), TTFT after the request got
 // a slot.
 func (s *Server) answerPooling(w http.ResponseWriter, r *http.Request, st *reqState, build func(b []byte, hi, lo uint64) []byte) {
-	f, hi, lo := s.draw()
-	switch f {
-	case fault429:
-		s.st.http429.Add(1)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded (simulated fault).")
-		return
-	case fault500:
-		s.st.http500.Add(1)
-		writeError(w, http.StatusInternalServerError, "Internal server error (simulated fault).")
-		return
-	}
-	ticket, ok := s.lim.admit()
+	f, hi, lo, ticket, ok := s.admit(w)
 	if !ok {
-		s.st.rejected.Add(1)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "Too many requests: the server's queue is full.")
 		return
 	}
 	ctx := r.Context()
