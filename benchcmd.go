@@ -20,6 +20,7 @@ import (
 
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/workload"
@@ -32,6 +33,7 @@ const exitInterrupted = 130
 // `bench serve`, GPUStack's benchmark_serving.py and Hugging Face's
 // inference-benchmarker, so that people coming from them feel at home.
 type benchOptions struct {
+	gpuEvery                 time.Duration
 	url, model, apiKey, kind string
 	mode, arrival            string
 	rates                    []string
@@ -85,6 +87,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	cmd.Flag("vus", "Alias of --concurrency (inference-benchmarker).").Hidden().IntVar(&o.concurrency)
 	cmd.Flag("duration", "Measured time of each step (default 60s, or unlimited with --num-requests).").StringVar(&o.duration)
 	cmd.Flag("warmup", "Load sent before measuring, left out of the results.").Default("0s").StringVar(&o.warmup)
+	cmd.Flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
 	cmd.Flag("drain", "Longest wait for a step's requests after its last arrival before they are cut and counted as failures (default: the step duration, at least 5s).").StringVar(&o.drain)
 	cmd.Flag("dataset", "Prompts file: JSON lines (*.jsonl: a string, {\"prompt\": ...}, {\"messages\": [...]} or a message list per line) or ShareGPT JSON.").StringVar(&o.dataset)
 	cmd.Flag("dataset-file", "Alias of --dataset (inference-benchmarker).").Hidden().StringVar(&o.dataset)
@@ -411,7 +414,16 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	logger.Debug("bench starting", "mode", lo.Mode, "target", lo.Target, "model", lo.Model)
 	fmt.Fprintf(g.stderr, "llmprobe bench: %s against %s (model %s)%s\n", describePlan(&lo), redactURL(o.url), lo.Model, progressHint(g, o))
 	stopProgress := startProgress(g.stderr, o.progress, runner)
+	var gpuSampler load.GPUSampler
+	if o.gpuEvery > 0 {
+		// Quietly: most bench runs are on machines without a GPU.
+		gc := gpu.New(slog.New(slog.DiscardHandler), gpu.Options{})
+		defer gc.Close()
+		gpuSampler = gc
+	}
+	stopGPU := load.SampleGPU(gpuSampler, o.gpuEvery)
 	res := runner.Run(ctx)
+	res.GPU = stopGPU()
 	stopProgress()
 
 	code := exitOK
@@ -657,6 +669,13 @@ func printResult(w io.Writer, res *load.Result) {
 		fmt.Fprintln(w, center("Errors", 50, '-'))
 		for _, k := range s.SortedErrors() {
 			row(k+":", s.Errors[k])
+		}
+	}
+	if g := res.GPU; g != nil {
+		fmt.Fprintln(w, center("GPU (this machine)", 50, '-'))
+		for _, d := range g.Summary.Devices {
+			row(fmt.Sprintf("GPU %d peak VRAM (GiB):", d.Index), float64(d.PeakMemoryUsedBytes)/(1<<30))
+			row(fmt.Sprintf("GPU %d mean utilization (%%):", d.Index), 100*d.MeanUtilizationRatio)
 		}
 	}
 	fmt.Fprintln(w, strings.Repeat("=", 50))

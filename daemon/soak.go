@@ -20,7 +20,6 @@ import (
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
-	"github.com/llmprobe/llmprobe/gpu"
 	engine "github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
@@ -61,57 +60,13 @@ type Soaks struct {
 }
 
 // GPUSampler takes one reading of the machine's GPUs (gpu.Collector).
-type GPUSampler interface {
-	Sample() (gpu.Sample, error)
-}
-
-// maxGPUSamples bounds a run's GPU timeline (a day at one per second).
-const maxGPUSamples = 86400
+type GPUSampler = engine.GPUSampler
 
 // SetGPU makes every soak sample the GPUs every interval into its result.
 func (s *Soaks) SetGPU(g GPUSampler, every time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gpu, s.gpuEvery = g, every
-}
-
-// sampleGPU samples until stop is closed and returns the timeline, or nil
-// when there is no GPU to read.
-func (s *Soaks) sampleGPU(stop <-chan struct{}) func() *engine.GPUTimeline {
-	s.mu.Lock()
-	g, every := s.gpu, s.gpuEvery
-	s.mu.Unlock()
-	if g == nil || every <= 0 {
-		return func() *engine.GPUTimeline { return nil }
-	}
-	var samples []gpu.Sample
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			smp, err := g.Sample()
-			if err != nil {
-				return // no NVML here: nothing to sample, and no retry storm
-			}
-			if len(samples) < maxGPUSamples {
-				samples = append(samples, smp)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() *engine.GPUTimeline {
-		<-done
-		if len(samples) == 0 {
-			return nil
-		}
-		return &engine.GPUTimeline{Every: every, Samples: samples, Summary: gpu.Summarize(samples)}
-	}
 }
 
 // soakJob is one soak against one target.
@@ -423,11 +378,11 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 
 	s.sm.SetRunning(j.target.Name, j.soak.Name, true)
 	log.Info("soak started", "mode", o.Mode, "trigger", trigger)
-	stopGPU := make(chan struct{})
-	gpuTimeline := s.sampleGPU(stopGPU)
+	s.mu.Lock()
+	stopGPU := engine.SampleGPU(s.gpu, s.gpuEvery)
+	s.mu.Unlock()
 	res := runner.Run(ctx)
-	close(stopGPU)
-	res.GPU = gpuTimeline()
+	res.GPU = stopGPU()
 	s.sm.SetRunning(j.target.Name, j.soak.Name, false)
 
 	if w != nil {
