@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmprobe/llmprobe/archive"
@@ -53,14 +54,9 @@ func soakSectionHTML(s *daemon.Soaks, arch *archive.Archive) template.HTML {
 	}{Soaks: s.Statuses()}
 	runs, _ := arch.List()
 	for _, r := range runs {
-		if r.Mode == engine.ModeSweep && data.Sweep == "" {
-			if b, err := arch.Result(r.ID); err == nil {
-				var res engine.Result
-				if json.Unmarshal(b, &res) == nil {
-					data.Sweep = sweepSVG(&res)
-					data.SweepName = fmt.Sprintf("%s on %s, %s", r.Name, r.Target, r.Started.Local().Format("2006-01-02 15:04"))
-				}
-			}
+		if r.Mode == engine.ModeSweep {
+			data.Sweep, data.SweepName = lastSweep.get(arch, r)
+			break
 		}
 	}
 	if len(runs) > 10 {
@@ -72,6 +68,37 @@ func soakSectionHTML(s *daemon.Soaks, arch *archive.Archive) template.HTML {
 		return template.HTML(template.HTMLEscapeString(err.Error()))
 	}
 	return template.HTML(b.String()) //nolint:gosec // rendered by html/template above
+}
+
+// sweepChart remembers the chart of the last sweep, so that the status page
+// reads and parses a run's result (megabytes with a long GPU timeline) once,
+// not on every view.
+type sweepChart struct {
+	mu   sync.Mutex
+	id   string
+	svg  template.HTML
+	name string
+}
+
+var lastSweep sweepChart
+
+func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.id == r.ID {
+		return c.svg, c.name
+	}
+	b, err := arch.Result(r.ID)
+	if err != nil {
+		return "", ""
+	}
+	var res engine.Result
+	if json.Unmarshal(b, &res) != nil {
+		return "", ""
+	}
+	c.id, c.svg = r.ID, sweepSVG(&res)
+	c.name = fmt.Sprintf("%s on %s, %s", r.Name, r.Target, r.Started.Local().Format("2006-01-02 15:04"))
+	return c.svg, c.name
 }
 
 // sweepSVG draws achieved throughput against p99 TTFT for a sweep's rate
