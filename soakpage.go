@@ -75,7 +75,7 @@ func soakSectionHTML(s *daemon.Soaks, arch *archive.Archive) template.HTML {
 // not on every view.
 type sweepChart struct {
 	mu   sync.Mutex
-	id   string
+	id   string // archive directory and run id
 	svg  template.HTML
 	name string
 }
@@ -85,7 +85,8 @@ var lastSweep sweepChart
 func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.id == r.ID {
+	key := arch.Dir() + "/" + r.ID
+	if c.id == key {
 		return c.svg, c.name
 	}
 	b, err := arch.Result(r.ID)
@@ -96,7 +97,7 @@ func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, s
 	if json.Unmarshal(b, &res) != nil {
 		return "", ""
 	}
-	c.id, c.svg = r.ID, sweepSVG(&res)
+	c.id, c.svg = key, sweepSVG(&res)
 	c.name = fmt.Sprintf("%s on %s, %s", r.Name, r.Target, r.Started.Local().Format("2006-01-02 15:04"))
 	return c.svg, c.name
 }
