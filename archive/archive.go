@@ -54,6 +54,13 @@ type Archive struct {
 	ret    Retention
 	mu     sync.Mutex
 	active map[string]bool // IDs being written
+
+	// runs caches List's summary of each committed run: a result never
+	// changes once renamed into place, and parsing every result (megabytes
+	// with a long GPU timeline) on each listing would not scale to
+	// hundreds of runs.
+	runsMu sync.Mutex
+	runs   map[string]Run
 }
 
 // Open opens the archive in dir and removes what an earlier crash left:
@@ -66,7 +73,7 @@ func Open(dir string, ret Retention) (*Archive, error) {
 	if ret.MaxBytes == 0 {
 		ret.MaxBytes = DefaultMaxBytes
 	}
-	a := &Archive{dir: dir, ret: ret, active: map[string]bool{}}
+	a := &Archive{dir: dir, ret: ret, active: map[string]bool{}, runs: map[string]Run{}}
 	names, err := a.names()
 	if err != nil {
 		return nil, err
@@ -293,32 +300,53 @@ func (a *Archive) List() ([]Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.runsMu.Lock()
+	defer a.runsMu.Unlock()
+	present := make(map[string]bool, len(ids))
 	runs := make([]Run, 0, len(ids))
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := ids[i]
-		b, err := os.ReadFile(filepath.Join(a.dir, id+resultSuffix))
-		if err != nil {
-			continue
-		}
-		var res load.Result
-		if json.Unmarshal(b, &res) != nil {
-			continue
-		}
-		r := Run{
-			ID: id, Name: res.Name, Target: res.Target, Model: res.Model, Mode: res.Mode,
-			Status: res.Status, Passed: res.Passed, StopReason: res.StopReason,
-			Started: res.Started, Ended: res.Ended,
-			Requests: res.Summary.Requests, Successful: res.Summary.Successful,
-			ErrorRatio: res.Summary.ErrorRatio, RequestThroughput: res.Summary.RequestThroughput,
-			OutputThroughput: res.Summary.OutputThroughput, Bytes: a.size(id),
-		}
-		if res.DetectedMax != nil {
-			v := res.DetectedMax.RequestsPerSecond
-			r.DetectedMax = &v
+		present[id] = true
+		r, ok := a.runs[id]
+		if !ok {
+			if r, ok = a.readRun(id); !ok {
+				continue
+			}
+			a.runs[id] = r
 		}
 		runs = append(runs, r)
 	}
+	for id := range a.runs {
+		if !present[id] { // pruned
+			delete(a.runs, id)
+		}
+	}
 	return runs, nil
+}
+
+// readRun summarises one committed run from its result file.
+func (a *Archive) readRun(id string) (Run, bool) {
+	b, err := os.ReadFile(filepath.Join(a.dir, id+resultSuffix))
+	if err != nil {
+		return Run{}, false
+	}
+	var res load.Result
+	if json.Unmarshal(b, &res) != nil {
+		return Run{}, false
+	}
+	r := Run{
+		ID: id, Name: res.Name, Target: res.Target, Model: res.Model, Mode: res.Mode,
+		Status: res.Status, Passed: res.Passed, StopReason: res.StopReason,
+		Started: res.Started, Ended: res.Ended,
+		Requests: res.Summary.Requests, Successful: res.Summary.Successful,
+		ErrorRatio: res.Summary.ErrorRatio, RequestThroughput: res.Summary.RequestThroughput,
+		OutputThroughput: res.Summary.OutputThroughput, Bytes: a.size(id),
+	}
+	if res.DetectedMax != nil {
+		v := res.DetectedMax.RequestsPerSecond
+		r.DetectedMax = &v
+	}
+	return r, true
 }
 
 // ids returns the IDs of the result files, oldest first (IDs start with

@@ -222,3 +222,23 @@ func TestRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestListCachesAndForgetsPruned: List keeps up with new and pruned runs
+// while serving committed ones from memory.
+func TestListCachesAndForgetsPruned(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	a, _ := Open(t.TempDir(), Retention{MaxRuns: 2})
+	first := save(t, a, "s", t0, 1)
+	if runs, _ := a.List(); len(runs) != 1 || runs[0].ID != first {
+		t.Fatalf("runs %+v", runs)
+	}
+	second := save(t, a, "s", t0.Add(time.Hour), 1)
+	third := save(t, a, "s", t0.Add(2*time.Hour), 1) // prunes the first
+	runs, _ := a.List()
+	if len(runs) != 2 || runs[0].ID != third || runs[1].ID != second {
+		t.Fatalf("runs %+v", runs)
+	}
+	if _, cached := a.runs[first]; cached {
+		t.Error("a pruned run stays cached")
+	}
+}
