@@ -240,6 +240,12 @@ probes:
 	if meanITL < 0.008 || meanITL > 0.012 {
 		t.Errorf("ITL mean %.5fs, want 10ms ± 2ms", meanITL)
 	}
+	// Each request's median ITL, through /probe (mean over the run's 9
+	// requests of their medians).
+	adhoc := d.get(t, "/probe?target=sim&module=accuracy")
+	if v := metric(adhoc, "llmprobe_probe_inter_token_latency_seconds"); v < 0.008 || v > 0.012 {
+		t.Errorf("median ITL %.5fs, want 10ms ± 2ms", v)
+	}
 }
 
 func TestFailuresAreMeasuredAndDaemonSurvives(t *testing.T) {
