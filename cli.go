@@ -54,7 +54,6 @@ type globals struct {
 	stdout       io.Writer
 	stderr       io.Writer
 	sigs         chan os.Signal // nil: the real signals
-	onListen     func(addr string)
 }
 
 func run(args []string) int {
@@ -278,9 +277,6 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, g.web, logger) }()
-	if g.onListen != nil {
-		g.onListen((*g.web.WebListenAddresses)[0])
-	}
 
 	sigs := g.sigs
 	if sigs == nil {

@@ -128,7 +128,7 @@ func probeHandler(d *daemon.Daemon, logger *slog.Logger) http.HandlerFunc {
 			ctx, cancel = context.WithTimeout(ctx, time.Duration((v-0.5)*float64(time.Second)))
 			defer cancel()
 		}
-		res, client, err := d.ProbeNow(ctx, module, target, nil)
+		res, client, err := d.ProbeNow(ctx, module, target)
 		if errors.Is(err, daemon.ErrUnknown) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -201,7 +201,7 @@ func sameJob(a, b *probeJob) bool {
 }
 
 func (d *Daemon) run(ctx context.Context, j *probeJob) {
-	res := d.runOnce(ctx, j, false, nil)
+	res := d.runOnce(ctx, j, false)
 	if ctx.Err() != nil && !res.Success {
 		return // stopped or replaced: not a measurement of the server
 	}
@@ -219,8 +219,8 @@ func (d *Daemon) run(ctx context.Context, j *probeJob) {
 // runOnce runs a probe's requests against its target. A scheduled run
 // (adhoc false) feeds the metrics and becomes the job's last result; an
 // ad-hoc run (/probe) does neither, so scrape-driven probes cannot skew the
-// scheduled series. obs, when set, sees every request and its record.
-func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool, obs func(probe.Request, *probe.Record)) *ProbeResult {
+// scheduled series.
+func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeResult {
 	start := time.Now()
 	res := &ProbeResult{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Success: true}
 	n := max(j.probe.Requests, 1)
@@ -242,9 +242,6 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool, obs func(
 		rec := j.client.DoWithRetry(ctx, req, probe.DefaultProbeRetry, observe)
 		inflight.Dec()
 		observe(rec)
-		if obs != nil {
-			obs(req, rec)
-		}
 		res.Records = append(res.Records, rec)
 		if err := j.slo.Check(rec); err != nil && res.Success {
 			res.Success = false
@@ -270,8 +267,8 @@ var ErrUnknown = errors.New("unknown probe or target")
 
 // ProbeNow runs a configured probe against one of the configured targets
 // at once (for /probe). With probeName empty, the target's only probe is
-// used. The request body and the record go to obs.
-func (d *Daemon) ProbeNow(ctx context.Context, probeName, target string, obs func(probe.Request, *probe.Record)) (*ProbeResult, *probe.Client, error) {
+// used. The client is returned for debug output.
+func (d *Daemon) ProbeNow(ctx context.Context, probeName, target string) (*ProbeResult, *probe.Client, error) {
 	d.mu.RLock()
 	var j *probeJob
 	if probeName != "" {
@@ -291,7 +288,7 @@ func (d *Daemon) ProbeNow(ctx context.Context, probeName, target string, obs fun
 	if j == nil {
 		return nil, nil, fmt.Errorf("%w: no probe %q for target %q", ErrUnknown, probeName, target)
 	}
-	return d.runOnce(ctx, j, true, obs), j.client, nil
+	return d.runOnce(ctx, j, true), j.client, nil
 }
 
 // Status is a snapshot of every probe job, for the status page.

@@ -55,15 +55,12 @@ type Soaks struct {
 	clients  map[string]*probe.Client
 	targets  map[string]chan struct{} // one soak at a time per target
 
-	gpu      GPUSampler // nil: no GPU timeline
+	gpu      engine.GPUSampler // nil: no GPU timeline
 	gpuEvery time.Duration
 }
 
-// GPUSampler takes one reading of the machine's GPUs (gpu.Collector).
-type GPUSampler = engine.GPUSampler
-
 // SetGPU makes every soak sample the GPUs every interval into its result.
-func (s *Soaks) SetGPU(g GPUSampler, every time.Duration) {
+func (s *Soaks) SetGPU(g engine.GPUSampler, every time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gpu, s.gpuEvery = g, every

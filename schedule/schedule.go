@@ -145,17 +145,6 @@ func (s *Scheduler) Next(name string) time.Time {
 	return s.cron.Entry(e.id).Next
 }
 
-// Names returns the scheduled job names.
-func (s *Scheduler) Names() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.entries))
-	for n := range s.entries {
-		names = append(names, n)
-	}
-	return names
-}
-
 // Stop stops scheduling new runs and waits up to grace for running ones to
 // finish on their own; then it cancels them and waits briefly for them to
 // return. It reports whether they finished within grace.
