@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/daemon"
+	"github.com/llmprobe/llmprobe/e2e"
 	"github.com/llmprobe/llmprobe/sim"
 )
 
@@ -320,7 +321,7 @@ probes: [{name: p, targets: [a], workload: w, schedule: "@every 1s"}]
 
 // TestPromtoolCheckMetrics runs the real promtool over the daemon's /metrics.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := toolPath(t, "promtool")
+	promtool := e2e.ToolPath(t, "promtool")
 	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
 	d := startDaemon(t, fmt.Sprintf(`
 targets: [{name: a, url: %q, model: sim-model}]
@@ -342,23 +343,6 @@ probes: [{name: p, targets: [a], workload: w, schedule: "@every 1s", slo: {ttft:
 	if err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
-}
-
-// toolPath finds a test tool installed by scripts/install-tools.sh. Under
-// CI a missing tool fails the test rather than skipping it.
-func toolPath(t *testing.T, name string) string {
-	t.Helper()
-	if dir := os.Getenv("LLMPROBE_TOOLS"); dir != "" {
-		return filepath.Join(dir, name)
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found: run scripts/install-tools.sh (scripts/test.sh does)", name)
-	}
-	t.Skipf("%s not installed; scripts/test.sh installs it", name)
-	return ""
 }
 
 // TestDemo runs the README's first command as a user would and checks its
