@@ -45,6 +45,7 @@ type Metrics struct {
 	inputTokens, outputTokens       *prometheus.CounterVec
 	cachedTokens, reasoningTokens   *prometheus.CounterVec
 	retries                         *prometheus.CounterVec
+	connRetries                     *prometheus.CounterVec
 
 	probeSuccess  *prometheus.GaugeVec
 	probeLast     *prometheus.GaugeVec
@@ -122,6 +123,10 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Namespace: namespace, Name: "retries_total",
 			Help: "Requests retried after a retryable failure (429 with Retry-After).",
 		}, reqLabels),
+		connRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "connection_retries_total",
+			Help: "Requests sent again on a fresh connection because a reused keep-alive connection failed before any response byte (the server had closed it). Not failures: the server never saw or never answered the first send.",
+		}, reqLabels),
 		probeSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "probe_success",
 			Help: "Whether the last scheduled run of a probe against a target succeeded (every request succeeded and met the probe's SLOs). Set when the probe runs, not at scrape time.",
@@ -148,7 +153,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		}, []string{"target"}),
 	}
 	reg.MustRegister(m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag,
-		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.reasoningTokens, m.retries,
+		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.reasoningTokens, m.retries, m.connRetries,
 		m.probeSuccess, m.probeLast, m.probeDuration, m.probeNext, m.skippedRuns, m.inFlight)
 	return m
 }
@@ -160,6 +165,7 @@ func (m *Metrics) InitTarget(target, model, phase, name string) {
 		m.requests.WithLabelValues(target, model, phase, name, string(r))
 	}
 	m.inputTokens.WithLabelValues(target, model, phase, name)
+	m.connRetries.WithLabelValues(target, model, phase, name)
 	m.outputTokens.WithLabelValues(target, model, phase, name)
 	m.inFlight.WithLabelValues(target)
 }
@@ -172,6 +178,9 @@ func (m *Metrics) Observe(rec *probe.Record) {
 	m.requests.WithLabelValues(append(lv, string(rec.Result))...).Inc()
 	if rec.Retries > 0 {
 		m.retries.WithLabelValues(lv...).Add(float64(rec.Retries))
+	}
+	if rec.ConnRetries > 0 {
+		m.connRetries.WithLabelValues(lv...).Add(float64(rec.ConnRetries))
 	}
 	if !rec.Scheduled.IsZero() {
 		m.lag.WithLabelValues(lv...).Observe(rec.Start.Sub(rec.Scheduled).Seconds())
@@ -236,7 +245,7 @@ func (m *Metrics) Delete(match prometheus.Labels) {
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
-		m.cachedTokens, m.reasoningTokens, m.retries, m.probeSuccess, m.probeLast, m.probeDuration,
+		m.cachedTokens, m.reasoningTokens, m.retries, m.connRetries, m.probeSuccess, m.probeLast, m.probeDuration,
 		m.probeNext, m.skippedRuns, m.inFlight} {
 		v.DeletePartialMatch(match)
 	}

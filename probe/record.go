@@ -72,6 +72,11 @@ type Record struct {
 	Error        string `json:"error,omitempty"` // short, for logs and debug output; never a label
 	FinishReason string `json:"finish_reason,omitempty"`
 	Retries      int    `json:"retries,omitempty"`
+	// ConnRetries counts sends repeated because a reused keep-alive
+	// connection failed before any byte of the response arrived (the server
+	// had closed it): the server never answered them, so they are not
+	// failures. Start is that of the attempt that got through.
+	ConnRetries int `json:"connection_retries,omitempty"`
 	// RetryAfter is the server's Retry-After on a refusal (429, 503).
 	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
 }
