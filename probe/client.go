@@ -3,7 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -84,7 +84,7 @@ const (
 type Client struct {
 	ep   Endpoint
 	url  string
-	http *http.Client
+	pool *pool
 	now  func() time.Time
 }
 
@@ -105,32 +105,10 @@ func NewClient(ep Endpoint) *Client {
 	if pooling(ep.Kind) {
 		ep.Stream = false // embeddings and rerank answer in one body
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: ep.Timeout,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   4096, // a soak reuses its streams' connections
-		IdleConnTimeout:       90 * time.Second,
-		// Compression makes servers and proxies buffer a stream; we want
-		// every chunk the moment it is sent.
-		DisableCompression: true,
-		// Request bodies are small and written once; a 1 KiB write buffer
-		// instead of 4 KiB saves 3 KiB per connection at 1000 streams.
-		WriteBufferSize:        1 << 10,
-		MaxResponseHeaderBytes: maxHeaderBytes,
-		TLSClientConfig:        &tls.Config{InsecureSkipVerify: ep.InsecureSkipVerify}, //nolint:gosec // opt-in per target
-	}
 	return &Client{
-		ep:  ep,
-		url: endpointURL(ep),
-		http: &http.Client{
-			Transport: tr,
-			// A redirect to another host could carry the API key away;
-			// it is reported, not followed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		ep:   ep,
+		url:  endpointURL(ep),
+		pool: newPool(ep),
 		now: time.Now,
 	}
 }
@@ -139,7 +117,7 @@ func NewClient(ep Endpoint) *Client {
 func (c *Client) Endpoint() Endpoint { return c.ep }
 
 // CloseIdle closes idle connections (on reload or shutdown).
-func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdle() { c.pool.closeIdle() }
 
 func endpointURL(ep Endpoint) string {
 	base := strings.TrimRight(ep.URL, "/")
@@ -243,33 +221,17 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, read func(c
 	ctx, cancelIdle := context.WithCancelCause(ctx)
 	defer cancelIdle(nil)
 
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		rec.Start = c.now()
-		return c.fail(rec, ResultProtocol, errors.New("building request: invalid URL"))
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if c.ep.Stream {
-		hreq.Header.Set("Accept", "text/event-stream")
-	}
-	for k, v := range c.ep.Headers {
-		hreq.Header.Set(k, v)
-	}
-	if c.ep.APIKey != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.ep.APIKey)
-	}
-
 	// The idle timer covers the wait for headers and every silence between
 	// reads of the body; the overall timeout covers the whole request.
 	idle := time.AfterFunc(c.ep.IdleTimeout, func() { cancelIdle(errIdle) })
 	defer idle.Stop()
 
-	rec.Start = c.now()
-	resp, err := c.http.Do(hreq)
+	resp, err := c.roundTrip(ctx, rec, body, idle)
 	if err != nil {
 		rec.End = c.now()
 		return c.classifyErr(ctx, rec, err)
 	}
+	c.pool.honourKeepAlive(resp.Header)
 	defer func() {
 		// Drain a little so the connection can be reused, never much and
 		// never long: the record is complete by now, and a server (or
@@ -302,6 +264,58 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, read func(c
 		c.readPlain(ctx, rec, limited)
 	}
 	return rec
+}
+
+// roundTrip sends body and returns the response. A send that failed on a
+// reused keep-alive connection before any response byte arrived is sent
+// once more on a fresh connection (see conn.go); rec.Start is the start of
+// the attempt that got through, and rec.ConnRetries counts the others.
+func (c *Client) roundTrip(ctx context.Context, rec *Record, body []byte, idle *time.Timer) (*http.Response, error) {
+	hc := c.pool.cur.Load()
+	for retry := false; ; retry = true {
+		t := &connTrace{now: c.now}
+		hreq, err := c.newRequest(httptrace.WithClientTrace(ctx, t.hooks()), body)
+		if err != nil {
+			rec.Start = c.now()
+			return nil, err
+		}
+		rec.Start = c.now()
+		resp, err := hc.Do(hreq)
+		if !t.start.IsZero() {
+			rec.Start = t.start
+		}
+		// The transport itself re-sends, on another connection, a request
+		// of which nothing was written; those count too.
+		rec.ConnRetries += max(t.attempts-1, 0)
+		if err == nil || retry || !t.staleConn(ctx, err) {
+			return resp, err
+		}
+		rec.ConnRetries++
+		idle.Reset(c.ep.IdleTimeout)
+		hc = c.pool.freshClient()
+	}
+}
+
+// errBadURL is returned for a target URL net/http cannot use; the URL is
+// not quoted, as it may hold credentials.
+var errBadURL = errors.New("building request: invalid URL")
+
+func (c *Client) newRequest(ctx context.Context, body []byte) (*http.Request, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, errBadURL
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if c.ep.Stream {
+		hreq.Header.Set("Accept", "text/event-stream")
+	}
+	for k, v := range c.ep.Headers {
+		hreq.Header.Set(k, v)
+	}
+	if c.ep.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.ep.APIKey)
+	}
+	return hreq, nil
 }
 
 func statusResult(code int) Result {
@@ -383,7 +397,7 @@ func (c *Client) classifyErr(ctx context.Context, rec *Record, err error) *Recor
 	if errors.As(err, &nerr) && nerr.Timeout() {
 		return c.fail(rec, ResultTimeout, err)
 	}
-	if errors.Is(err, errTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrTruncated) {
+	if errors.Is(err, errTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrTruncated) || errors.Is(err, errBadURL) {
 		return c.fail(rec, ResultProtocol, err)
 	}
 	return c.fail(rec, ResultConnection, err)

@@ -524,9 +524,8 @@ func TestHostileEndpoints(t *testing.T) {
 			c := NewClient(ep)
 			defer c.CloseIdle()
 			var read atomic.Int64
-			tr := c.http.Transport.(*http.Transport)
-			dial := tr.DialContext
-			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dial := c.pool.dial
+			c.pool.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				conn, err := dial(ctx, network, addr)
 				if err != nil {
 					return nil, err
