@@ -109,7 +109,7 @@ func NewClient(ep Endpoint) *Client {
 		ep:   ep,
 		url:  endpointURL(ep),
 		pool: newPool(ep),
-		now: time.Now,
+		now:  time.Now,
 	}
 }
 
