@@ -66,6 +66,8 @@ type Runner struct {
 	pmu                                    sync.Mutex
 	prog                                   Progress
 	sent, succeeded, failed, dropped, toks atomic.Int64
+	// failedFirst counts failures while no request has succeeded yet.
+	failedFirst atomic.Int64
 }
 
 // New returns a runner for o, with defaults applied; it fails if o is
@@ -205,6 +207,9 @@ func (r *Runner) Run(ctx context.Context) *Result {
 		r.setSteps(1)
 		s, st := r.runStep(ctx, stepSpec{index: 1, kind: StepThroughput, vus: o.VUs, warmup: o.Warmup})
 		add(s, st)
+		if s.Stopped != "" && !interrupted() {
+			res.StopReason = s.Stopped
+		}
 	case ModeSweep:
 		r.sweep(ctx, res, add, interrupted)
 	}
@@ -624,6 +629,9 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 		r.toks.Add(int64(rec.OutputTokens))
 	} else if !interrupted {
 		r.failed.Add(1)
+		if !cut && r.succeeded.Load() == 0 && r.failedFirst.Add(1) == DeadEndpointFailures {
+			st.stopStep(fmt.Sprintf("the first %d requests all failed, the last with %s: %s", DeadEndpointFailures, rec.Result, rec.Error))
+		}
 	}
 	if r.h.Record != nil {
 		r.h.Record(rec, interrupted)

@@ -69,6 +69,11 @@ const (
 	// stopMinRequests: a step is stopped for errors only once this many of
 	// its requests have finished.
 	stopMinRequests = 20
+	// DeadEndpointFailures: when this many requests of a run (warmup
+	// included) have failed and none has succeeded yet, the endpoint is
+	// not serving and the run stops at once, with the last failure as the
+	// reason, instead of hammering it for a whole step.
+	DeadEndpointFailures = 5
 )
 
 // Options configure a run.

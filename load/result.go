@@ -31,9 +31,9 @@ type Result struct {
 	Mode   string `json:"mode"`
 
 	Status string `json:"status"`
-	// Passed: the run completed, its error ratio stayed within
-	// Options.ErrorRatio (when set) and, for a sweep, a max throughput
-	// was found (see Success).
+	// Passed: the run completed, at least one request succeeded, its
+	// error ratio stayed within Options.ErrorRatio (when set) and, for a
+	// sweep, a max throughput was found (see Success).
 	Passed bool `json:"passed"`
 	// StopReason says why a run ended before its last step.
 	StopReason string `json:"stop_reason,omitempty"`
@@ -82,8 +82,8 @@ type Throughput struct {
 // Success reports whether the run completed, stayed within errRatio (if
 // positive) and, for a sweep, found a max throughput.
 func (r *Result) Success(errRatio float64) bool {
-	if r.Status != StatusCompleted || r.Summary.Requests+r.Summary.Dropped == 0 {
-		return false
+	if r.Status != StatusCompleted || r.Summary.Successful == 0 {
+		return false // nothing served is never a pass, whatever the ratio
 	}
 	if errRatio > 0 && r.Summary.ErrorRatio > errRatio {
 		return false

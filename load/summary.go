@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,6 +132,12 @@ type Summary struct {
 	ErrorRatio float64 `json:"error_ratio"`
 	// Errors counts failures by class (probe.Result values, and "dropped").
 	Errors map[string]int64 `json:"errors,omitempty"`
+	// ErrorMessages holds, per error class, the first few distinct messages
+	// (the server's own where it gave one), so a failed run says why.
+	ErrorMessages map[string][]string `json:"error_messages,omitempty"`
+	// ConnectionRetries counts sends repeated on a fresh connection after a
+	// reused one had been closed by the server (not failures).
+	ConnectionRetries int64 `json:"connection_retries"`
 
 	// DurationSeconds is the measured time: each step from its first
 	// arrival to its last request's end (the drain included).
@@ -186,6 +193,8 @@ type aggregator struct {
 
 	requests, success, failed, dropped, cut, interrupted, good int64
 	errors                                                     map[string]int64
+	messages                                                   map[string][]string
+	connRetries                                                int64
 	inTok, outTok                                              int64
 	estimated                                                  bool
 
@@ -223,6 +232,7 @@ func (a *aggregator) addDropped(sched time.Time) {
 	a.dropped++
 	a.failed++
 	a.errors[ResultDropped]++
+	a.addMessage(ResultDropped, "arrival dropped: max_in_flight requests were already in flight")
 	a.arrivals = append(a.arrivals, a.since(sched))
 }
 
@@ -246,9 +256,11 @@ func (a *aggregator) add(rec *probe.Record, interrupted, cut bool) {
 	if cut {
 		a.cut++
 	}
+	a.connRetries += int64(rec.ConnRetries)
 	if !rec.Success() {
 		a.failed++
 		a.errors[string(rec.Result)]++
+		a.addMessage(string(rec.Result), rec.Error)
 		return
 	}
 	a.success++
@@ -276,6 +288,30 @@ func (a *aggregator) add(rec *probe.Record, interrupted, cut bool) {
 		}
 	})
 	a.addTokens(rec)
+}
+
+// Bounds of Summary.ErrorMessages: a few distinct messages per class, each
+// cut short, so a run of a million failures keeps a few hundred bytes.
+const (
+	maxMessagesPerClass = 3
+	maxMessageBytes     = 300
+)
+
+// addMessage keeps msg as one of its class's first distinct messages.
+func (a *aggregator) addMessage(class, msg string) {
+	if msg == "" {
+		return
+	}
+	if len(msg) > maxMessageBytes {
+		msg = strings.ToValidUTF8(msg[:maxMessageBytes], "") + "…"
+	}
+	if a.messages == nil {
+		a.messages = map[string][]string{}
+	}
+	m := a.messages[class]
+	if len(m) < maxMessagesPerClass && !slices.Contains(m, msg) {
+		a.messages[class] = append(m, msg)
+	}
 }
 
 // addTokens puts a request's output tokens in the 1-second windows their
@@ -329,6 +365,13 @@ func (a *aggregator) summary(duration time.Duration) Summary {
 	if len(a.errors) > 0 {
 		s.Errors = maps.Clone(a.errors)
 	}
+	if len(a.messages) > 0 {
+		s.ErrorMessages = make(map[string][]string, len(a.messages))
+		for k, v := range a.messages {
+			s.ErrorMessages[k] = slices.Clone(v)
+		}
+	}
+	s.ConnectionRetries = a.connRetries
 	if n := a.requests + a.dropped; n > 0 {
 		s.ErrorRatio = float64(a.failed) / float64(n)
 	}
@@ -450,6 +493,12 @@ func (a *aggregator) merge(b *aggregator) {
 	a.estimated = a.estimated || b.estimated
 	for k, v := range b.errors {
 		a.errors[k] += v
+	}
+	a.connRetries += b.connRetries
+	for _, k := range slices.Sorted(maps.Keys(b.messages)) {
+		for _, m := range b.messages[k] {
+			a.addMessage(k, m)
+		}
 	}
 	for _, p := range [][2]*sampleSet{{a.ttft, b.ttft}, {a.itl, b.itl}, {a.tpot, b.tpot}, {a.e2e, b.e2e},
 		{a.lag, b.lag}, {a.inLen, b.inLen}, {a.outLen, b.outLen}} {
