@@ -38,6 +38,9 @@ type imageURL struct {
 // system message and the prompt. Images become image_url parts after the
 // text of the last user message: text first, so that a cold prompt's nonce
 // is the first thing the model reads and the images are no cacheable prefix.
+// A cold workload puts its nonce at the start of the first message, whatever
+// its role (package workload): servers cache prefixes of the tokenized
+// prompt, so whatever precedes the nonce (a system prompt) would be cached.
 func chatMessages(req Request) []message {
 	var msgs []message
 	if len(req.Messages) > 0 {
@@ -69,6 +72,60 @@ func chatMessages(req Request) []message {
 	}
 	msgs[last].Content = parts
 	return msgs
+}
+
+// textCharsPerToken estimates tokens from characters, as
+// tokenizer.CharsPerToken does (probe does not import the tokenizer).
+const textCharsPerToken = 4
+
+// TextTokens estimates the tokens of the text a chat, completions or vision
+// request sends: its messages, or its system message and prompt. The
+// server's prompt_tokens adds what its chat template wraps around them.
+func (req Request) TextTokens() int {
+	chars := 0
+	if len(req.Messages) > 0 {
+		for _, m := range req.Messages {
+			chars += utf8.RuneCountInString(m.Content)
+		}
+	} else {
+		chars = utf8.RuneCountInString(req.System) + utf8.RuneCountInString(req.Prompt)
+	}
+	return (chars + textCharsPerToken - 1) / textCharsPerToken
+}
+
+// ColdCacheFloor is the cached prompt tokens a cold request may always
+// report: the chat template's header comes before the nonce and is the same
+// in every request, so a server caches it. vLLM caches whole blocks of 16
+// tokens (block hashes chained from the prompt's start) and SGLang and
+// llama.cpp single tokens (a radix tree; a slot's longest common prefix), so
+// a header of up to 31 tokens (ChatML, Llama 3's with its date lines) yields
+// at most 32 cached tokens with the nonce's first tokens matched by chance.
+const ColdCacheFloor = 32
+
+// wholePromptSlack is what a server leaves uncached of a prompt it serves
+// whole from its cache: llama.cpp and SGLang recompute the last token, vLLM
+// the last block of 16 tokens (it caches at most prompt_tokens-1, in blocks).
+const wholePromptSlack = 16
+
+// ColdCacheHit reports whether rec, the response to a cold request (one
+// that starts with a unique nonce), was served from the server's prefix
+// cache beyond the template's share: whether it reported more than
+// max(ColdCacheFloor, template + text/2) cached tokens, where text is the
+// request's own text in tokens (Request.TextTokens) and template is what
+// the server counted beyond it (rec.InputTokens - text). The nonce starts
+// the text, so a cache that reaches into it has matched the nonce; half,
+// because 4 characters per token can be off from the model's tokenizer by
+// tens of percent. With text unknown (0), only a prompt served whole from
+// the cache, but for what servers always recompute, is a hit.
+func ColdCacheHit(rec *Record, text int) bool {
+	if !rec.Success() || rec.CachedTokens <= ColdCacheFloor {
+		return false
+	}
+	computed := rec.InputTokens - rec.CachedTokens
+	if text <= 0 {
+		return computed <= wholePromptSlack
+	}
+	return 2*computed < text
 }
 
 // bodyReader returns how a successful response to req is read: nil for the

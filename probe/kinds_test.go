@@ -188,3 +188,64 @@ func FuzzPoolingResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestColdCacheHit: a cold request may have its template header cached, up
+// to ColdCacheFloor tokens or everything the server counts beyond the
+// request's own text; a cache that reaches into half the text is a hit.
+func TestColdCacheHit(t *testing.T) {
+	ok := func(in, cached int) *Record {
+		return &Record{Result: ResultSuccess, InputTokens: in, CachedTokens: cached}
+	}
+	for _, tc := range []struct {
+		name string
+		rec  *Record
+		text int
+		want bool
+	}{
+		// The issue: llama.cpp served all but the last token of 80.
+		{"whole prompt, llama.cpp", ok(80, 79), 60, true},
+		{"whole prompt, text unknown", ok(80, 79), 0, true},
+		// vLLM leaves the last block: 200 tokens, 192 cached.
+		{"whole prompt, vLLM blocks", ok(200, 192), 180, true},
+		{"whole prompt but a block, text unknown", ok(200, 192), 0, true},
+		// A ChatML header (one vLLM block) cached: cold, as it should be.
+		{"template block", ok(80, 16), 60, false},
+		{"template, text unknown", ok(80, 16), 0, false},
+		// gpt-oss's ~60-token header, cached token by token (llama.cpp),
+		// before a short text: the template's share, not a hit.
+		{"long template", ok(100, 61), 40, false},
+		// ...but with the text unknown a 61-token share of a 100-token
+		// prompt is not a whole prompt either.
+		{"long template, text unknown", ok(100, 61), 0, false},
+		// A system prompt before the nonce cached (the old layout): 300 of
+		// the text's 400 tokens came from the cache.
+		{"system prompt before the nonce", ok(420, 320), 400, true},
+		// Half the text is the margin for the token estimate.
+		{"under half the text", ok(420, 200), 400, false},
+		// Never more than ColdCacheFloor, whatever the text.
+		{"within the floor", ok(40, 32), 30, false},
+		{"failed request", &Record{Result: ResultHTTP5xx, InputTokens: 80, CachedTokens: 79}, 60, false},
+	} {
+		if got := ColdCacheHit(tc.rec, tc.text); got != tc.want {
+			t.Errorf("%s: ColdCacheHit(in %d, cached %d, text %d) = %v, want %v",
+				tc.name, tc.rec.InputTokens, tc.rec.CachedTokens, tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestTextTokens(t *testing.T) {
+	for _, tc := range []struct {
+		req  Request
+		want int
+	}{
+		{Request{Prompt: "12345678"}, 2},
+		{Request{System: "1234", Prompt: "12345"}, 3},
+		// A conversation is sent instead of System and Prompt.
+		{Request{System: "ignored in chat", Prompt: "x", Messages: []Message{{"system", "1234"}, {"user", "héllo"}}}, 3},
+		{Request{}, 0},
+	} {
+		if got := tc.req.TextTokens(); got != tc.want {
+			t.Errorf("%+v: TextTokens() = %d, want %d", tc.req, got, tc.want)
+		}
+	}
+}
