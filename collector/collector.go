@@ -44,6 +44,7 @@ type Metrics struct {
 	requests                        *prometheus.CounterVec
 	inputTokens, outputTokens       *prometheus.CounterVec
 	cachedTokens, reasoningTokens   *prometheus.CounterVec
+	coldCacheHits                   *prometheus.CounterVec
 	retries                         *prometheus.CounterVec
 	connRetries                     *prometheus.CounterVec
 
@@ -115,6 +116,10 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Namespace: namespace, Name: "cached_input_tokens_total",
 			Help: "Prompt tokens the server reported as served from its prefix cache (usage.prompt_tokens_details.cached_tokens). Cold probes should keep this near zero.",
 		}, reqLabels),
+		coldCacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "cold_cache_hits_total",
+			Help: "Successful cold requests (prompts that start with a unique nonce) that the server reported as served from its prefix cache beyond the chat template's share (probe.ColdCacheHit): the nonce repeated, or the prompt does not start with it. Should stay zero.",
+		}, reqLabels),
 		reasoningTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "reasoning_tokens_total",
 			Help: "Reasoning tokens the server reported (usage.completion_tokens_details.reasoning_tokens).",
@@ -153,7 +158,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		}, []string{"target"}),
 	}
 	reg.MustRegister(m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag,
-		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.reasoningTokens, m.retries, m.connRetries,
+		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.retries, m.connRetries,
 		m.probeSuccess, m.probeLast, m.probeDuration, m.probeNext, m.skippedRuns, m.inFlight)
 	return m
 }
@@ -166,6 +171,7 @@ func (m *Metrics) InitTarget(target, model, phase, name string) {
 	}
 	m.inputTokens.WithLabelValues(target, model, phase, name)
 	m.connRetries.WithLabelValues(target, model, phase, name)
+	m.coldCacheHits.WithLabelValues(target, model, phase, name)
 	m.outputTokens.WithLabelValues(target, model, phase, name)
 	m.inFlight.WithLabelValues(target)
 }
@@ -216,6 +222,18 @@ func (m *Metrics) Observe(rec *probe.Record) {
 	}
 }
 
+// ObserveCold checks a finished request of a cold workload, already given
+// to Observe, against the server's prefix cache: it counts rec in
+// llmprobe_cold_cache_hits_total when probe.ColdCacheHit says the cache
+// served it beyond the template's share. text is the request's own text in
+// tokens (probe.Request.TextTokens), 0 if unknown. Requests of warm
+// workloads are not given here: their prompts are cached on purpose.
+func (m *Metrics) ObserveCold(rec *probe.Record, text int) {
+	if probe.ColdCacheHit(rec, text) {
+		m.coldCacheHits.WithLabelValues(rec.Target, rec.Model, rec.Phase, rec.Name).Inc()
+	}
+}
+
 // ProbeDone records the outcome of one probe run against one target.
 func (m *Metrics) ProbeDone(target, name string, success bool, took time.Duration, at time.Time) {
 	v := 0.0
@@ -245,7 +263,7 @@ func (m *Metrics) Delete(match prometheus.Labels) {
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
-		m.cachedTokens, m.reasoningTokens, m.retries, m.connRetries, m.probeSuccess, m.probeLast, m.probeDuration,
+		m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.retries, m.connRetries, m.probeSuccess, m.probeLast, m.probeDuration,
 		m.probeNext, m.skippedRuns, m.inFlight} {
 		v.DeletePartialMatch(match)
 	}

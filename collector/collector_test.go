@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,47 @@ func TestMergeBuckets(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("got %v, want %v", got, want)
 		}
+	}
+}
+
+// TestObserveCold: a cold request the server served from its prefix cache
+// beyond the template's share is counted, per target, model, phase and
+// name; one with only the template cached is not, and the series exists at
+// zero from InitTarget so that increase() sees the first hit.
+func TestObserveCold(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg, Options{})
+	m.InitTarget("t1", "m", "probe", "hb")
+	m.InitTarget("t1", "m", "soak", "load")
+	const series = "llmprobe_cold_cache_hits_total"
+	want := func(probeHits, soakHits int) string {
+		return fmt.Sprintf(`
+# HELP llmprobe_cold_cache_hits_total Successful cold requests (prompts that start with a unique nonce) that the server reported as served from its prefix cache beyond the chat template's share (probe.ColdCacheHit): the nonce repeated, or the prompt does not start with it. Should stay zero.
+# TYPE llmprobe_cold_cache_hits_total counter
+llmprobe_cold_cache_hits_total{model="m",name="hb",phase="probe",target="t1"} %d
+llmprobe_cold_cache_hits_total{model="m",name="load",phase="soak",target="t1"} %d
+`, probeHits, soakHits)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), series); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(phase, name string, in, cached int) *probe.Record {
+		r := record(probe.ResultSuccess)
+		r.Phase, r.Name, r.InputTokens, r.CachedTokens = phase, name, in, cached
+		return r
+	}
+	m.ObserveCold(rec("probe", "hb", 80, 79), 60)   // all but the last token: a hit
+	m.ObserveCold(rec("probe", "hb", 80, 16), 60)   // the template's block only
+	m.ObserveCold(rec("soak", "load", 300, 288), 0) // whole but the last block, text unknown
+	m.ObserveCold(rec("soak", "load", 300, 32), 0)
+	failed := rec("probe", "hb", 80, 79)
+	failed.Result = probe.ResultTimeout
+	m.ObserveCold(failed, 60)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 1)), series); err != nil {
+		t.Fatal(err)
+	}
+	m.Delete(prometheus.Labels{"name": "hb"})
+	if n := testutil.CollectAndCount(m.coldCacheHits); n != 1 {
+		t.Errorf("%d series after deleting probe hb, want 1", n)
 	}
 }
