@@ -11,127 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/llmprobe/llmprobe/probe/probetest"
 )
-
-// connServer is an HTTP/1.1 server written on a bare listener, so that a
-// test decides exactly when each connection closes and what it says about
-// it, as real servers and proxies do (net/http's server would be too polite).
-type connServer struct {
-	t  *testing.T
-	ln net.Listener
-
-	ttft, itl time.Duration
-	chunks    int
-	// header is added to every response (e.g. "Keep-Alive: timeout=1").
-	header string
-	// after decides, after a response, whether to close the connection
-	// silently; n counts responses on this connection.
-	after func(n int) (closeNow bool)
-	// onRequest decides, before answering the n-th request of a connection
-	// (n from 1) and the server's i-th request overall (i from 1), whether
-	// to drop the connection instead after waiting dropAfter.
-	onRequest func(n, i int) (drop bool)
-	dropAfter time.Duration
-	// idle closes a connection silent for longer than this.
-	idle time.Duration
-	// rst closes with a reset instead of a FIN.
-	rst bool
-
-	accepted atomic.Int32
-	requests atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func (s *connServer) start() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.ln = ln
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.accepted.Add(1)
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.serve(c) }()
-		}
-	}()
-	s.t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	return "http://" + ln.Addr().String()
-}
-
-func (s *connServer) close(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok && s.rst {
-		_ = tc.SetLinger(0)
-	}
-	c.Close()
-}
-
-func (s *connServer) serve(c net.Conn) {
-	defer s.close(c)
-	br := bufio.NewReader(c)
-	for n := 1; ; n++ {
-		if s.idle > 0 {
-			_ = c.SetReadDeadline(time.Now().Add(s.idle))
-		}
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return // idle timeout, client gone: close without a word
-		}
-		_, _ = io.Copy(io.Discard, req.Body)
-		_ = c.SetReadDeadline(time.Time{})
-		i := int(s.requests.Add(1))
-		if s.onRequest != nil && s.onRequest(n, i) {
-			time.Sleep(s.dropAfter)
-			return
-		}
-		if !s.respond(c) {
-			return
-		}
-		if s.after != nil && s.after(n) {
-			return
-		}
-	}
-}
-
-// respond writes a chunked event stream: a role-only chunk at once, then
-// s.chunks content chunks, the first after ttft and the rest itl apart.
-func (s *connServer) respond(c net.Conn) bool {
-	w := bufio.NewWriter(c)
-	head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-	if s.header != "" {
-		head += s.header + "\r\n"
-	}
-	fmt.Fprint(w, head+"\r\n")
-	event := func(data string) bool {
-		ev := "data: " + data + "\n\n"
-		fmt.Fprintf(w, "%x\r\n%s\r\n", len(ev), ev)
-		return w.Flush() == nil
-	}
-	if !event(`{"choices":[{"delta":{"role":"assistant"}}]}`) {
-		return false
-	}
-	for k := range s.chunks {
-		if k == 0 {
-			time.Sleep(s.ttft)
-		} else {
-			time.Sleep(s.itl)
-		}
-		if !event(`{"choices":[{"delta":{"content":"tok"}}]}`) {
-			return false
-		}
-	}
-	if !event(fmt.Sprintf(`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":%d}}`, s.chunks)) || !event("[DONE]") {
-		return false
-	}
-	fmt.Fprint(w, "0\r\n\r\n")
-	return w.Flush() == nil
-}
 
 // TestKeepAliveClosingServers: servers that close keep-alive connections on
 // their own schedule, silently, must never make a request fail or skew its
@@ -140,43 +22,43 @@ func TestKeepAliveClosingServers(t *testing.T) {
 	const ttft, itl, chunks = 20 * time.Millisecond, 2 * time.Millisecond, 4
 	tests := []struct {
 		name  string
-		setup func(s *connServer)
+		setup func(s *probetest.ConnServer)
 		think time.Duration // pause between a user's requests
 		// retries: whether connection retries must have happened.
 		retries bool
 		// maxTTFT bounds every TTFT (default ttft+150ms).
 		maxTTFT time.Duration
 	}{
-		{name: "closes after every response, unannounced", setup: func(s *connServer) {
-			s.after = func(int) bool { return true }
+		{name: "closes after every response, unannounced", setup: func(s *probetest.ConnServer) {
+			s.After = func(int) bool { return true }
 		}},
-		{name: "closes after every response with a reset", setup: func(s *connServer) {
-			s.after = func(int) bool { return true }
-			s.rst = true
+		{name: "closes after every response with a reset", setup: func(s *probetest.ConnServer) {
+			s.After = func(int) bool { return true }
+			s.RST = true
 		}},
-		{name: "closes after 3 responses", setup: func(s *connServer) {
-			s.after = func(n int) bool { return n >= 3 }
+		{name: "closes after 3 responses", setup: func(s *probetest.ConnServer) {
+			s.After = func(n int) bool { return n >= 3 }
 		}},
-		{name: "closes idle connections after 30ms", setup: func(s *connServer) {
-			s.idle = 30 * time.Millisecond
+		{name: "closes idle connections after 30ms", setup: func(s *probetest.ConnServer) {
+			s.Idle = 30 * time.Millisecond
 		}, think: 30 * time.Millisecond},
-		{name: "closes idle connections after 1s, says so", setup: func(s *connServer) {
-			s.idle = time.Second
-			s.header = "Keep-Alive: timeout=1, max=100"
+		{name: "closes idle connections after 1s, says so", setup: func(s *probetest.ConnServer) {
+			s.Idle = time.Second
+			s.Header = "Keep-Alive: timeout=1, max=100"
 		}, think: 10 * time.Millisecond},
 		// The second request on each connection is read, held 300ms and
 		// dropped: the retry's TTFT must not include those 300ms.
-		{name: "drops reused connections after reading the request", setup: func(s *connServer) {
-			s.onRequest = func(n, _ int) bool { return n > 1 }
-			s.dropAfter = 300 * time.Millisecond
+		{name: "drops reused connections after reading the request", setup: func(s *probetest.ConnServer) {
+			s.OnRequest = func(n, _ int) bool { return n > 1 }
+			s.DropAfter = 300 * time.Millisecond
 		}, retries: true, maxTTFT: ttft + 200*time.Millisecond},
 	}
 	for _, tt := range tests {
 		for _, users := range []int{1, 4, 64} {
 			t.Run(fmt.Sprintf("%s/%d users", tt.name, users), func(t *testing.T) {
-				s := &connServer{t: t, ttft: ttft, itl: itl, chunks: chunks}
+				s := &probetest.ConnServer{TTFT: ttft, ITL: itl, Chunks: chunks}
 				tt.setup(s)
-				c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 10 * time.Second})
+				c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 10 * time.Second})
 				defer c.CloseIdle()
 				const perUser = 4
 				recs := make(chan *Record, users*perUser)
@@ -224,22 +106,22 @@ func TestKeepAliveClosingServers(t *testing.T) {
 // failure there is a real failure.
 func TestConnRetryBounded(t *testing.T) {
 	t.Run("fresh connection failing is a failure, never retried", func(t *testing.T) {
-		s := &connServer{t: t, chunks: 1}
-		s.onRequest = func(int, int) bool { return true }
-		c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 5 * time.Second})
+		s := &probetest.ConnServer{Chunks: 1}
+		s.OnRequest = func(int, int) bool { return true }
+		c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 5 * time.Second})
 		defer c.CloseIdle()
 		rec := c.Do(context.Background(), Request{Prompt: "hi"})
 		if rec.Result != ResultConnection || rec.ConnRetries != 0 {
 			t.Errorf("result %s (%s), %d retries; want connection, 0 retries", rec.Result, rec.Error, rec.ConnRetries)
 		}
-		if got := s.requests.Load(); got != 1 {
+		if got := s.Requests.Load(); got != 1 {
 			t.Errorf("server saw %d requests, want 1", got)
 		}
 	})
 	t.Run("reused then fresh failing: one retry, then a failure", func(t *testing.T) {
-		s := &connServer{t: t, chunks: 1}
-		s.onRequest = func(_, i int) bool { return i > 1 } // only the first request is answered
-		c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 5 * time.Second})
+		s := &probetest.ConnServer{Chunks: 1}
+		s.OnRequest = func(_, i int) bool { return i > 1 } // only the first request is answered
+		c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 5 * time.Second})
 		defer c.CloseIdle()
 		if rec := c.Do(context.Background(), Request{Prompt: "hi"}); !rec.Success() {
 			t.Fatalf("first request: %s %s", rec.Result, rec.Error)
@@ -248,12 +130,12 @@ func TestConnRetryBounded(t *testing.T) {
 		if rec.Result != ResultConnection || rec.ConnRetries != 1 {
 			t.Errorf("result %s (%s), %d retries; want connection, 1 retry", rec.Result, rec.Error, rec.ConnRetries)
 		}
-		if got := s.requests.Load(); got != 3 {
+		if got := s.Requests.Load(); got != 3 {
 			t.Errorf("server saw %d requests, want 3 (answered, dropped, retry dropped)", got)
 		}
 	})
 	t.Run("a response begun and then cut is not retried", func(t *testing.T) {
-		s := &connServer{t: t, chunks: 1}
+		s := &probetest.ConnServer{Chunks: 1}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +158,7 @@ func TestConnRetryBounded(t *testing.T) {
 						}
 						_, _ = io.Copy(io.Discard, req.Body)
 						if n.Add(1) == 1 {
-							s.respond(c)
+							s.Respond(c)
 							continue
 						}
 						fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/eve") // then gone
@@ -301,23 +183,23 @@ func TestConnRetryBounded(t *testing.T) {
 // "Keep-Alive: timeout=N" makes the client close idle connections first.
 func TestKeepAliveHints(t *testing.T) {
 	t.Run("Connection: close on a socket the server keeps open", func(t *testing.T) {
-		s := &connServer{t: t, chunks: 1, header: "Connection: close"}
-		c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 5 * time.Second})
+		s := &probetest.ConnServer{Chunks: 1, Header: "Connection: close"}
+		c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 5 * time.Second})
 		defer c.CloseIdle()
 		for range 3 {
 			if rec := c.Do(context.Background(), Request{Prompt: "hi"}); !rec.Success() || rec.ConnRetries != 0 {
 				t.Fatalf("%s %s, %d retries", rec.Result, rec.Error, rec.ConnRetries)
 			}
 		}
-		if got := s.accepted.Load(); got != 3 {
+		if got := s.Accepted.Load(); got != 3 {
 			t.Errorf("%d connections for 3 requests, want 3", got)
 		}
 	})
 	t.Run("Keep-Alive timeout closes idle connections before the server", func(t *testing.T) {
 		// The server would keep the connection 5s; it says 1s. After 850ms
 		// idle (past our 750ms, short of its 1s) the client dials anew.
-		s := &connServer{t: t, chunks: 1, idle: 5 * time.Second, header: "Keep-Alive: timeout=1, max=100"}
-		c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 5 * time.Second})
+		s := &probetest.ConnServer{Chunks: 1, Idle: 5 * time.Second, Header: "Keep-Alive: timeout=1, max=100"}
+		c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 5 * time.Second})
 		defer c.CloseIdle()
 		for range 2 {
 			if rec := c.Do(context.Background(), Request{Prompt: "hi"}); !rec.Success() {
@@ -325,13 +207,13 @@ func TestKeepAliveHints(t *testing.T) {
 			}
 			time.Sleep(850 * time.Millisecond)
 		}
-		if got := s.accepted.Load(); got != 2 {
+		if got := s.Accepted.Load(); got != 2 {
 			t.Errorf("%d connections, want 2: the idle one should have been closed at 750ms", got)
 		}
 	})
 	t.Run("without a hint the connection is kept", func(t *testing.T) {
-		s := &connServer{t: t, chunks: 1, idle: 5 * time.Second}
-		c := NewClient(Endpoint{Name: "t", URL: s.start(), Model: "m", Stream: true, Timeout: 5 * time.Second})
+		s := &probetest.ConnServer{Chunks: 1, Idle: 5 * time.Second}
+		c := NewClient(Endpoint{Name: "t", URL: s.Start(t), Model: "m", Stream: true, Timeout: 5 * time.Second})
 		defer c.CloseIdle()
 		for range 2 {
 			if rec := c.Do(context.Background(), Request{Prompt: "hi"}); !rec.Success() {
@@ -339,7 +221,7 @@ func TestKeepAliveHints(t *testing.T) {
 			}
 			time.Sleep(850 * time.Millisecond)
 		}
-		if got := s.accepted.Load(); got != 1 {
+		if got := s.Accepted.Load(); got != 1 {
 			t.Errorf("%d connections, want 1", got)
 		}
 	})
