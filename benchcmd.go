@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -356,6 +357,10 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	}
 	client := probe.NewClient(ep)
 	defer client.CloseIdle()
+	if err := checkModel(client, o.url, ep.Model); err != nil {
+		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
+		return exitError
+	}
 
 	var sinks multiSink
 	var timeline *os.File
@@ -427,8 +432,12 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	stopProgress()
 
 	code := exitOK
-	if res.Status == load.StatusInterrupted {
+	switch {
+	case res.Status == load.StatusInterrupted:
 		code = exitInterrupted
+	case res.Summary.Successful == 0:
+		// Nothing was served: whatever the table says, the run failed.
+		code = exitError
 	}
 	if jsonl != nil {
 		if err := jsonl.Flush(); err != nil {
@@ -457,7 +466,71 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	} else {
 		printResult(g.stdout, res)
 	}
+	if code == exitError && res.Summary.Successful == 0 {
+		fmt.Fprintf(g.stderr, "llmprobe bench: no request succeeded%s\n", firstFailure(&res.Summary))
+	}
 	return code
+}
+
+// checkModel asks the server which models it serves and refuses a run for
+// a model it does not have, naming those it has. A server that does not
+// list its models is given the benefit of the doubt; one that cannot be
+// reached, or refuses our credentials, ends the run before it starts.
+func checkModel(c *probe.Client, url, model string) error {
+	models, err := c.Models(context.Background())
+	switch {
+	case errors.Is(err, probe.ErrNoModelList):
+		return nil
+	case err != nil && (strings.Contains(err.Error(), "HTTP 4") || !strings.Contains(err.Error(), "HTTP ")):
+		return fmt.Errorf("%s: %v", redactURL(url), err)
+	case err != nil:
+		return nil // a server error on the list says nothing of the model
+	case slices.Contains(models, model):
+		return nil
+	}
+	shown := models
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	more := ""
+	if n := len(models) - len(shown); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Errorf("model %q is not served by %s; it serves %s%s (give one of them to --model)",
+		model, redactURL(url), strings.Join(shown, ", "), more)
+}
+
+// firstFailure returns ": <class>: <message>" for the most frequent error
+// class of s, "" when s has none.
+func firstFailure(s *load.Summary) string {
+	best := ""
+	for _, k := range s.SortedErrors() {
+		if best == "" || s.Errors[k] > s.Errors[best] {
+			best = k
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	if m := s.ErrorMessages[best]; len(m) > 0 {
+		return fmt.Sprintf(": %d %s, e.g. %s", s.Errors[best], best, m[0])
+	}
+	return fmt.Sprintf(": %d %s", s.Errors[best], best)
+}
+
+// printErrors prints each error class with its count and first distinct
+// messages.
+func printErrors(w io.Writer, s *load.Summary, row func(string, any)) {
+	if len(s.Errors) == 0 {
+		return
+	}
+	fmt.Fprintln(w, center("Errors", 50, '-'))
+	for _, k := range s.SortedErrors() {
+		row(k+":", s.Errors[k])
+		for _, m := range s.ErrorMessages[k] {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
 }
 
 // redactURL drops credentials from a URL before it is printed.
@@ -632,6 +705,9 @@ func printResult(w io.Writer, res *load.Result) {
 		row("Interrupted requests (not counted):", s.Interrupted)
 	}
 	row("Error ratio:", s.ErrorRatio)
+	if s.ConnectionRetries > 0 {
+		row("Connection retries (not failures):", s.ConnectionRetries)
+	}
 	row("Benchmark duration (s):", s.DurationSeconds)
 	if res.Kind == config.KindEmbeddings || res.Kind == config.KindRerank {
 		printPoolingResult(w, res, row)
@@ -665,12 +741,7 @@ func printResult(w io.Writer, res *load.Result) {
 		row("Median lag (ms):", s.ScheduleLag.P50)
 		row("P99 lag (ms):", s.ScheduleLag.P99)
 	}
-	if len(s.Errors) > 0 {
-		fmt.Fprintln(w, center("Errors", 50, '-'))
-		for _, k := range s.SortedErrors() {
-			row(k+":", s.Errors[k])
-		}
-	}
+	printErrors(w, s, row)
 	if g := res.GPU; g != nil {
 		fmt.Fprintln(w, center("GPU (this machine)", 50, '-'))
 		for _, d := range g.Summary.Devices {
@@ -731,12 +802,7 @@ func printPoolingResult(w io.Writer, res *load.Result, row func(string, any)) {
 		row("Median lag (ms):", s.ScheduleLag.P50)
 		row("P99 lag (ms):", s.ScheduleLag.P99)
 	}
-	if len(s.Errors) > 0 {
-		fmt.Fprintln(w, center("Errors", 50, '-'))
-		for _, k := range s.SortedErrors() {
-			row(k+":", s.Errors[k])
-		}
-	}
+	printErrors(w, s, row)
 	fmt.Fprintln(w, strings.Repeat("=", 50))
 	if res.StopReason != "" {
 		fmt.Fprintf(w, "Stopped early: %s\n", res.StopReason)
