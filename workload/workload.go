@@ -9,10 +9,16 @@
 // (the simulator counts the same way, so its usage then matches).
 //
 // With a cold prefix cache (the default) every request starts with a unique
-// nonce, so that a server's prefix cache cannot serve it: chat and
-// completions prompts and each embeddings input start with it, and a rerank
-// query does (every query+document pair is then new). Synthetic lengths
-// include the nonce.
+// nonce (see nonce.go), so that a server's prefix cache cannot serve it.
+// Servers cache prefixes of the prompt as they tokenize it (vLLM in blocks
+// of 16 tokens whose hashes chain from the start, SGLang and llama.cpp
+// token by token), so the nonce is the first text sent: it starts the
+// system message where the workload has one (chat sends it first,
+// completions prepend it to the prompt), else the first message of a
+// dataset conversation, whatever its role, else the prompt; only the chat
+// template's own header comes before it. Each embeddings input starts with
+// a nonce of its own, and a rerank query with one (every query+document
+// pair is then new). Synthetic lengths include the nonce.
 package workload
 
 import (
@@ -20,7 +26,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -45,8 +50,7 @@ type Generator struct {
 	images  []string        // data: URIs
 
 	mu  sync.Mutex
-	rng *rand.Rand
-	seq uint64
+	rng *rand.Rand // prompt choice and lengths; never nonces
 }
 
 // New builds a generator for w whose requests carry the fields of every
@@ -95,21 +99,36 @@ func NewForKind(w *config.Workload, kind string) (*Generator, error) {
 
 func (g *Generator) wants(kind string) bool { return g.kind == "" || g.kind == kind }
 
-func (g *Generator) cold() bool { return g.w.PrefixCache != config.PrefixCacheWarm }
+// Cold reports whether the generator's prompts start with a unique nonce
+// (prefix_cache cold, the default): a server's prefix cache should then
+// serve none of them (probe.ColdCacheHit).
+func (g *Generator) Cold() bool { return g.w.PrefixCache != config.PrefixCacheWarm }
 
 // Next returns the next request.
 func (g *Generator) Next() probe.Request {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.seq++
 	req := probe.Request{System: g.w.System, Temperature: g.w.Temperature}
 	n := g.outputTokens()
 	req.MaxTokens, req.MinTokens = n, n
 
 	// The chat / completions / vision prompt, or conversation.
 	if g.wants(config.KindChat) || g.wants(config.KindCompletions) || g.wants(config.KindVision) {
-		e := g.entry(g.nonce())
-		req.Prompt, req.Messages = e.Prompt, messages(e.Messages)
+		nonce := g.nonce()
+		e := g.entry(nonce)
+		req.Prompt = e.Prompt
+		if g.wants(config.KindChat) || g.wants(config.KindVision) {
+			req.Messages = messages(e.Messages) // completions send the prompt only
+		}
+		if nonce != "" && req.System != "" {
+			// The system message comes first (chat sends it before
+			// the prompt, completions prepend it): the nonce leads it,
+			// lest the system prompt be a prefix every request shares
+			// and the server caches. A conversation replaces both in
+			// chat and has the nonce in its first message already.
+			req.System = nonce + " " + req.System
+			req.Prompt = strings.TrimPrefix(req.Prompt, nonce+" ")
+		}
 	}
 	if g.wants(config.KindVision) && len(g.images) > 0 {
 		req.Images = g.pickImages()
@@ -146,26 +165,14 @@ func (g *Generator) Next() probe.Request {
 	return req
 }
 
-// nonce returns a unique prefix for a cold prompt, "" for a warm one.
-// Called with g.mu held.
+// nonce returns a unique prefix for a cold prompt, "" for a warm one. It
+// draws nothing from g.rng, so that prompt choice and lengths stay those of
+// the seed.
 func (g *Generator) nonce() string {
-	if !g.cold() {
+	if !g.Cold() {
 		return ""
 	}
-	var b [32]byte
-	s := append(b[:0], '[')
-	s = appendHex8(s, g.rng.Uint32())
-	s = append(s, '-')
-	s = strconv.AppendUint(s, g.seq, 10)
-	return string(append(s, ']'))
-}
-
-func appendHex8(b []byte, v uint32) []byte {
-	const hex = "0123456789abcdef"
-	for i := 28; i >= 0; i -= 4 {
-		b = append(b, hex[(v>>i)&0xf])
-	}
-	return b
+	return newNonce()
 }
 
 // entry picks a prompt, prefixed with nonce (a conversation gets it at the
@@ -282,12 +289,12 @@ func newSynthetic(w *config.Workload, counter tokenizer.Counter, rng *rand.Rand)
 	}
 	s := newSyntheticLen(w.InputTokens, counter, rng, bodies, w.InputTokensStddev, w.InputTokensMin, w.InputTokensMax)
 	if w.PrefixCache != config.PrefixCacheWarm {
-		// The average nonce, measured on a few of the shape Next makes.
+		// The average nonce, measured on fixed samples of the shape Next
+		// sends (not drawn: lengths must stay those of the seed).
 		const samples = 32
 		total := 0.0
 		for i := range samples {
-			nonce := string(appendHex8([]byte("["), rng.Uint32())) + "-" + strconv.Itoa(1+i*37) + "]"
-			total += s.cost(counter, nonce)
+			total += s.cost(counter, formatNonce(mix48(uint64(i)*0x5851f42d4c95)))
 		}
 		s.nonceTokens = total / samples
 	}

@@ -92,19 +92,29 @@ func TestSyntheticLengthEstimated(t *testing.T) {
 	}
 }
 
+// TestDeterministic: the seed decides prompt choice and lengths; the
+// nonces, which it must not decide, are the only difference.
 func TestDeterministic(t *testing.T) {
 	w := config.Workload{InputTokens: 64, InputTokensStddev: 8, BatchSize: 2, Documents: 3, Seed: 9,
 		OutputTokens: config.DecodeOptions{NumTokens: 50, Variance: 10}}
 	a, b := newGen(t, w, ""), newGen(t, w, "")
 	for range 20 {
-		if ra, rb := a.Next(), b.Next(); !reflect.DeepEqual(ra, rb) {
+		ra, rb := a.Next(), b.Next()
+		na, nb := stripNonces(t, &ra), stripNonces(t, &rb)
+		if !reflect.DeepEqual(ra, rb) {
 			t.Fatalf("same seed, different requests:\n%+v\n%+v", ra, rb)
+		}
+		if len(na) != 4 || reflect.DeepEqual(na, nb) {
+			t.Fatalf("nonces %q and %q: want 4 each (prompt, 2 inputs, query), different", na, nb)
 		}
 	}
 	other := w
 	other.Seed = 10
 	c, d := newGen(t, other, ""), newGen(t, w, "")
-	if reflect.DeepEqual(c.Next(), d.Next()) {
+	rc, rd := c.Next(), d.Next()
+	stripNonces(t, &rc)
+	stripNonces(t, &rd)
+	if reflect.DeepEqual(rc, rd) {
 		t.Error("different seeds, same request")
 	}
 }
@@ -128,8 +138,9 @@ func TestKinds(t *testing.T) {
 	w := config.Workload{Prompt: "hello", BatchSize: 3, Dimensions: 8, Documents: 4, Query: "why?", System: "sys",
 		Images: []string{"../testdata/probe-4x4.png", "../testdata/probe-4x4.jpg"}, ImagesPerRequest: 1, Seed: 5}
 
+	// The system message comes first, so the nonce starts it.
 	chat := newGen(t, w, config.KindChat).Next()
-	if !strings.HasPrefix(chat.Prompt, "[") || !strings.HasSuffix(chat.Prompt, "-1] hello") || chat.System != "sys" ||
+	if !nonceRE.MatchString(chat.System) || !strings.HasSuffix(chat.System, " sys") || chat.Prompt != "hello" ||
 		chat.Inputs != nil || chat.Documents != nil || chat.Images != nil {
 		t.Errorf("chat request %+v", chat)
 	}
@@ -151,12 +162,12 @@ func TestKinds(t *testing.T) {
 	if len(emb.Inputs) != 3 || emb.Dimensions != 8 || emb.Prompt != "" || emb.Documents != nil {
 		t.Fatalf("embeddings request %+v", emb)
 	}
-	if emb.Inputs[0] == emb.Inputs[1] || !strings.HasSuffix(emb.Inputs[2], "] hello") {
+	if emb.Inputs[0] == emb.Inputs[1] || !nonceRE.MatchString(emb.Inputs[2]) || !strings.HasSuffix(emb.Inputs[2], " hello") {
 		t.Errorf("inputs %q: each should have its own nonce", emb.Inputs)
 	}
 
 	rr := newGen(t, w, config.KindRerank).Next()
-	if !strings.HasSuffix(rr.Query, "] why?") || len(rr.Documents) != 4 || rr.Documents[0] != "hello" || rr.Inputs != nil {
+	if !nonceRE.MatchString(rr.Query) || !strings.HasSuffix(rr.Query, " why?") || len(rr.Documents) != 4 || rr.Documents[0] != "hello" || rr.Inputs != nil {
 		t.Errorf("rerank request %+v", rr)
 	}
 
@@ -177,10 +188,17 @@ func TestDataset(t *testing.T) {
 	}
 	g := newGen(t, config.Workload{Dataset: p, Seed: 1}, "")
 	r := g.Next()
+	// The nonce starts the first message, the system turn.
 	want := []probe.Message{{Role: "system", Content: r.Messages[0].Content}, {Role: "user", Content: "Why?"}}
-	if !reflect.DeepEqual(r.Messages, want) || !strings.HasSuffix(r.Messages[0].Content, "] Be brief.") ||
-		!strings.HasSuffix(r.Prompt, "] Why?") || !strings.HasSuffix(r.Inputs[0], "] Why?") {
+	nonce, _, _ := strings.Cut(r.Messages[0].Content, " ")
+	if !reflect.DeepEqual(r.Messages, want) || !nonceRE.MatchString(r.Messages[0].Content) ||
+		r.Messages[0].Content != nonce+" Be brief." || r.Prompt != nonce+" Why?" ||
+		!nonceRE.MatchString(r.Inputs[0]) || !strings.HasSuffix(r.Inputs[0], " Why?") {
 		t.Errorf("request %+v", r)
+	}
+	// Completions send the prompt only: no conversation.
+	if c := newGen(t, config.Workload{Dataset: p, Seed: 1}, config.KindCompletions).Next(); c.Messages != nil || !nonceRE.MatchString(c.Prompt) {
+		t.Errorf("completions request %+v", c)
 	}
 	if _, err := New(&config.Workload{Name: "x", Dataset: filepath.Join(dir, "missing.jsonl")}); err == nil ||
 		!strings.Contains(err.Error(), `workload "x"`) {
