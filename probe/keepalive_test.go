@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,5 +279,28 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 	if got := p.cur.Load().Transport.(*http.Transport).IdleConnTimeout; got != 4*time.Second || len(p.retired) != 1 {
 		t.Errorf("after 5, 60, 5: idle timeout %v with %d swaps, want 4s and 1", got, len(p.retired))
+	}
+}
+
+// BenchmarkRequest is one short streamed request over a kept-alive loopback
+// connection: the per-request cost of the client (the connection trace and
+// retry bookkeeping included), apart from per-chunk parsing.
+func BenchmarkRequest(b *testing.B) {
+	body := "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n" +
+		strings.Repeat("data: {\"choices\":[{\"delta\":{\"content\":\"tok\"}}]}\n\n", 4) +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c := NewClient(Endpoint{Name: "t", URL: srv.URL, Model: "m", Stream: true})
+	defer c.CloseIdle()
+	b.ReportAllocs()
+	for b.Loop() {
+		if rec := c.Do(context.Background(), Request{Prompt: "hi", MaxTokens: 4}); !rec.Success() {
+			b.Fatal(rec.Error)
+		}
 	}
 }
