@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/probe/probetest"
 	"github.com/llmprobe/llmprobe/sim"
 )
 
@@ -97,5 +98,53 @@ func TestBenchNothingSucceeds(t *testing.T) {
 				t.Errorf("%d requests sent to a server that refused the first ones", n)
 			}
 		})
+	}
+}
+
+// TestBenchKeepAliveClosingServers: bench at 1, 4 and 64 users against
+// servers that close keep-alive connections under it reports no failure,
+// and says how many sends it repeated.
+func TestBenchKeepAliveClosingServers(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		drop bool // drop reused connections after reading the request
+	}{
+		{"closes after each response", false},
+		{"drops reused connections", true},
+	} {
+		for _, users := range []string{"1", "4", "64"} {
+			t.Run(tt.name+"/"+users, func(t *testing.T) {
+				s := &probetest.ConnServer{TTFT: 5 * time.Millisecond, ITL: time.Millisecond, Chunks: 3,
+					After: func(int) bool { return true }}
+				if tt.drop {
+					s.After = nil
+					s.OnRequest = func(n, _ int) bool { return n > 1 }
+					s.DropAfter = 20 * time.Millisecond
+				}
+				result := filepath.Join(t.TempDir(), "r.json")
+				code, out, errOut := bench(t, nil, "--url", s.Start(t), "--model", "m", "--concurrency", users,
+					"--num-requests", "128", "--result-file", result, "--progress", "never")
+				if code != 0 {
+					t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+				}
+				b, err := os.ReadFile(result)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var res load.Result
+				if err := json.Unmarshal(b, &res); err != nil {
+					t.Fatal(err)
+				}
+				if res.Summary.Failed != 0 || res.Summary.Successful != 128 {
+					t.Errorf("%d failed, %d successful, want 0 and 128: %v", res.Summary.Failed, res.Summary.Successful, res.Summary.ErrorMessages)
+				}
+				if res.Summary.TTFT.Min < 5 {
+					t.Errorf("TTFT min %.2f ms, under the server's 5 ms", res.Summary.TTFT.Min)
+				}
+				if tt.drop && (res.Summary.ConnectionRetries == 0 || !strings.Contains(out, "Connection retries (not failures):")) {
+					t.Errorf("connection retries %d not reported:\n%s", res.Summary.ConnectionRetries, out)
+				}
+			})
+		}
 	}
 }
