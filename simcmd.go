@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -35,6 +36,9 @@ func addSimFlags(cmd *kingpin.CmdClause) *simOptions {
 	cmd.Flag("fault.http-500", "Share of requests answered 500.").Default("0").Float64Var(&o.cfg.Faults.HTTP500)
 	cmd.Flag("fault.disconnect", "Share of streams cut mid-way.").Default("0").Float64Var(&o.cfg.Faults.Disconnect)
 	cmd.Flag("fault.stall", "Share of streams that stall mid-way.").Default("0").Float64Var(&o.cfg.Faults.Stall)
+	cmd.Flag("prefix-cache", "Cache prompt prefixes in blocks, as vLLM's automatic prefix caching does: report usage.prompt_tokens_details.cached_tokens and shorten TTFT for them (chat prompts then count a fixed template header; off, TTFT does not depend on the prompt).").BoolVar(&o.cfg.PrefixCache.Enabled)
+	cmd.Flag("prefix-cache.blocks", "Prefix cache capacity, in blocks of 16 tokens (least recently used evicted first).").Default(strconv.Itoa(sim.DefaultPrefixCacheBlocks)).IntVar(&o.cfg.PrefixCache.Blocks)
+	cmd.Flag("prefix-cache.prefill-share", "Share of TTFT that prefill takes: cached tokens save it in proportion, TTFT*(1 - share*cached/prompt).").Default(strconv.FormatFloat(sim.DefaultPrefillShare, 'g', -1, 64)).Float64Var(&o.cfg.PrefixCache.PrefillShare)
 	return o
 }
 

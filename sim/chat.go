@@ -53,8 +53,10 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chars, images := 0, 0
+	bh := s.promptHasher(st)
+	bh.write(ChatTemplateHeader)
 	for _, m := range req.Messages {
-		n, im, err := contentChars(m.Content)
+		n, im, err := contentChars(m.Content, bh)
 		if err != nil {
 			s.badRequest(w, http.StatusBadRequest, err.Error())
 			return
@@ -79,6 +81,10 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		reasoning: min(s.cfg.Reasoning, n),
 		finish:    finish,
 	}
+	if bh != nil {
+		g.prompt += ChatTemplateTokens
+		g.blocks = bh.full(g.prompt, s.cfg.PrefixCache.BlockTokens)
+	}
 	if req.Stream && req.StreamOptions != nil {
 		g.includeUsage = req.StreamOptions.IncludeUsage
 		g.continuousUsage = req.StreamOptions.ContinuousUsageStats
@@ -89,7 +95,8 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 // contentChars counts the characters of a message's content (a string, an
 // array of parts or null) and its image_url parts, which must be valid
 // (see checkImageURL). Text parts count their text; other parts nothing.
-func contentChars(raw json.RawMessage) (chars, images int, err error) {
+// The text goes to bh (nil: none) up to the first image.
+func contentChars(raw json.RawMessage, bh *blockHasher) (chars, images int, err error) {
 	if len(raw) == 0 {
 		return 0, 0, nil
 	}
@@ -99,6 +106,7 @@ func contentChars(raw json.RawMessage) (chars, images int, err error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return 0, 0, err
 		}
+		bh.write(s)
 		return utf8.RuneCountInString(s), 0, nil
 	case '[':
 		var parts []contentPart
@@ -107,7 +115,9 @@ func contentChars(raw json.RawMessage) (chars, images int, err error) {
 		}
 		for _, p := range parts {
 			chars += utf8.RuneCountInString(p.Text)
+			bh.write(p.Text)
 			if p.Type == "image_url" {
+				bh.stop()
 				if p.ImageURL == nil {
 					return 0, 0, errors.New("image_url part without an image_url object.")
 				}

@@ -31,7 +31,8 @@ func (s *Server) serveCompletions(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, st, &req) || !s.checkModel(w, req.Model) {
 		return
 	}
-	prompt, err := promptTokens(req.Prompt)
+	bh := s.promptHasher(st)
+	prompt, err := promptTokens(req.Prompt, bh)
 	if err != nil {
 		s.badRequest(w, http.StatusBadRequest, err.Error())
 		return
@@ -47,6 +48,7 @@ func (s *Server) serveCompletions(w http.ResponseWriter, r *http.Request) {
 		prompt: prompt,
 		n:      n,
 		finish: finish,
+		blocks: bh.full(prompt, s.cfg.PrefixCache.BlockTokens),
 	}
 	if req.Stream && req.StreamOptions != nil {
 		g.includeUsage = req.StreamOptions.IncludeUsage
@@ -58,8 +60,9 @@ func (s *Server) serveCompletions(w http.ResponseWriter, r *http.Request) {
 var errPrompt = errors.New("prompt must be a string, an array of strings, an array of token ids or an array of such arrays.")
 
 // promptTokens estimates the prompt's tokens: text by characters, token id
-// arrays by their length.
-func promptTokens(raw json.RawMessage) (int, error) {
+// arrays by their length. A prompt string goes to bh (nil: none); other
+// prompts are not cached.
+func promptTokens(raw json.RawMessage, bh *blockHasher) (int, error) {
 	if len(raw) == 0 || raw[0] == 'n' {
 		return 0, errors.New("prompt is required.")
 	}
@@ -69,6 +72,7 @@ func promptTokens(raw json.RawMessage) (int, error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return 0, err
 		}
+		bh.write(s)
 		return estimateTokens(utf8.RuneCountInString(s)), nil
 	case '[':
 		var elems []json.RawMessage

@@ -21,11 +21,13 @@ type textKind struct {
 type genRequest struct {
 	kind            *textKind
 	stream          bool
-	includeUsage    bool // stream_options.include_usage
-	continuousUsage bool // stream_options.continuous_usage_stats (vLLM)
-	prompt          int  // estimated prompt tokens
-	n               int  // output tokens
-	reasoning       int  // leading output tokens that are reasoning (<= n)
+	includeUsage    bool     // stream_options.include_usage
+	continuousUsage bool     // stream_options.continuous_usage_stats (vLLM)
+	prompt          int      // estimated prompt tokens
+	blocks          []uint64 // prompt blocks the prefix cache may serve
+	cached          int      // prompt tokens served from the prefix cache
+	n               int      // output tokens
+	reasoning       int      // leading output tokens that are reasoning (<= n)
 	finish          string
 }
 
@@ -49,6 +51,7 @@ type reqState struct {
 	timer     *time.Timer
 	pcg       rand.PCG
 	rng       *rand.Rand
+	hasher    blockHasher // the prompt's blocks, for the prefix cache
 }
 
 func newReqState() *reqState {
@@ -81,7 +84,20 @@ func (s *Server) putState(st *reqState) {
 	if cap(st.reasoning) > maxPooledBuf {
 		st.reasoning = nil
 	}
+	if cap(st.hasher.blocks) > maxPooledBuf/8 {
+		st.hasher.blocks = nil
+	}
 	s.pool.Put(st)
+}
+
+// promptHasher returns st's block hasher, reset, when the prefix cache is
+// on; nil when it is off.
+func (s *Server) promptHasher(st *reqState) *blockHasher {
+	if s.cache == nil {
+		return nil
+	}
+	st.hasher.reset(s.cacheSeed, s.cfg.PrefixCache.BlockTokens)
+	return &st.hasher
 }
 
 // draw decides a request's fault and its random bits (id, jitter seed) from
@@ -203,6 +219,15 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 	if s.cfg.Jitter != 0 {
 		st.pcg.Seed(hi, lo)
 	}
+	ttft := s.cfg.TTFT
+	if s.cache != nil && len(g.blocks) > 0 {
+		// Looked up once admitted, so that refused requests cache
+		// nothing; before queueing, so that the role chunk's usage
+		// (continuous_usage_stats) already says what was cached.
+		g.cached = s.cache.lookup(g.blocks) * s.cfg.PrefixCache.BlockTokens
+		s.st.cachedTokens.Add(int64(g.cached))
+		ttft = s.cfg.PrefixCache.ttft(ttft, g.cached, g.prompt)
+	}
 	st.head = g.appendHead(st.head[:0], s.modelJSON, hi, lo, created)
 
 	ctx := r.Context()
@@ -255,7 +280,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 	}
 	st.content, st.reasoning = st.content[:0], st.reasoning[:0]
 	k := s.cfg.TokensPerChunk
-	deadline := time.Now().Add(s.jitter(st, s.cfg.TTFT))
+	deadline := time.Now().Add(s.jitter(st, ttft))
 	for pos := 0; pos < g.n; {
 		end := min(pos+k, g.n)
 		if pos < g.reasoning && end > g.reasoning {
@@ -352,7 +377,7 @@ func (g *genRequest) appendChunkUsage(b []byte, done int) []byte {
 	if !g.continuousUsage {
 		return append(b, "null"...)
 	}
-	return appendUsage(b, g.prompt, done, min(done, g.reasoning))
+	return appendUsage(b, g.prompt, g.cached, done, min(done, g.reasoning))
 }
 
 func (g *genRequest) appendRoleChunk(b, head []byte) []byte {
@@ -400,7 +425,7 @@ func (g *genRequest) appendEnd(b, head []byte) []byte {
 	}
 	if g.includeUsage {
 		b = append(b, head...)
-		b = appendUsage(b, g.prompt, g.n, g.reasoning)
+		b = appendUsage(b, g.prompt, g.cached, g.n, g.reasoning)
 		b = append(b, `,"choices":[]}`+"\n\n"...)
 	}
 	return append(b, "data: [DONE]\n\n"...)
@@ -409,7 +434,7 @@ func (g *genRequest) appendEnd(b, head []byte) []byte {
 // appendFull appends a non-streamed response.
 func (g *genRequest) appendFull(b, head, reasoning, content []byte) []byte {
 	b = append(b, head...)
-	b = appendUsage(b, g.prompt, g.n, g.reasoning)
+	b = appendUsage(b, g.prompt, g.cached, g.n, g.reasoning)
 	b = append(b, `,"choices":[{"index":0,"finish_reason":"`...)
 	b = append(b, g.finish...)
 	if !g.kind.chat {

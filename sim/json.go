@@ -71,16 +71,18 @@ func appendUUID(b []byte, hi, lo uint64) []byte {
 
 // appendUsage appends a usage object as vLLM sends it:
 // {"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C,
-// "prompt_tokens_details":{"cached_tokens":0}} plus
+// "prompt_tokens_details":{"cached_tokens":K}} plus
 // "completion_tokens_details":{"reasoning_tokens":R} when R > 0.
-func appendUsage(b []byte, prompt, completion, reasoning int) []byte {
+func appendUsage(b []byte, prompt, cached, completion, reasoning int) []byte {
 	b = append(b, `{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt), 10)
 	b = append(b, `,"completion_tokens":`...)
 	b = strconv.AppendInt(b, int64(completion), 10)
 	b = append(b, `,"total_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt+completion), 10)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":0}`...)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = strconv.AppendInt(b, int64(cached), 10)
+	b = append(b, '}')
 	if reasoning > 0 {
 		b = append(b, `,"completion_tokens_details":{"reasoning_tokens":`...)
 		b = strconv.AppendInt(b, int64(reasoning), 10)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -28,12 +29,15 @@ type Server struct {
 
 	pool sync.Pool // of *reqState
 
+	cache     *prefixCache // nil: off
+	cacheSeed maphash.Seed
+
 	st counters
 }
 
 type counters struct {
 	requests, inFlight, queued, completed, canceled, rejected, badRequests atomic.Int64
-	http429, http500, disconnects, stalls, outputTokens                    atomic.Int64
+	http429, http500, disconnects, stalls, outputTokens, cachedTokens      atomic.Int64
 }
 
 // Stats is a snapshot of the server's counters.
@@ -50,6 +54,7 @@ type Stats struct {
 	Disconnects  int64 // injected mid-stream disconnects
 	Stalls       int64 // injected stalls
 	OutputTokens int64 // output tokens sent
+	CachedTokens int64 // prompt tokens served from the prefix cache
 }
 
 // New returns a server for cfg with defaults applied. It panics if
@@ -68,6 +73,10 @@ func New(cfg Config) *Server {
 		done:      make(chan struct{}),
 	}
 	s.pool.New = func() any { return newReqState() }
+	if cfg.PrefixCache.Enabled {
+		s.cache = newPrefixCache(cfg.PrefixCache.Blocks)
+		s.cacheSeed = maphash.MakeSeed()
+	}
 	return s
 }
 
@@ -92,6 +101,7 @@ func (s *Server) Stats() Stats {
 		Disconnects:  s.st.disconnects.Load(),
 		Stalls:       s.st.stalls.Load(),
 		OutputTokens: s.st.outputTokens.Load(),
+		CachedTokens: s.st.cachedTokens.Load(),
 	}
 }
 

@@ -25,7 +25,10 @@
 //
 // Prompt tokens are estimated as ceil(characters / CharsPerToken), at least
 // 1, over the text of all messages (chat) or the prompt (completions); token
-// id arrays in a completions prompt count one token per id. Each image_url
+// id arrays in a completions prompt count one token per id. An optional
+// prefix cache (Config.PrefixCache, off by default) renders chat prompts
+// behind a fixed template header, reports the cached tokens of prompts that
+// share a prefix with recent ones and shortens their TTFT. Each image_url
 // part of a chat message (vision) adds a fixed ImageTokens, whatever the
 // image's size: data: URIs must hold base64 PNG or JPEG data, other URLs are
 // accepted and never fetched.
@@ -111,6 +114,9 @@ type Config struct {
 	EmbeddingDimensions int
 	// Faults injects failures into a share of requests.
 	Faults Faults
+	// PrefixCache, when enabled, caches the prompts' prefixes, reports
+	// the cached tokens and shortens TTFT for them; see PrefixCache.
+	PrefixCache PrefixCache
 	// Seed seeds the RNG that draws faults, jitter and token text offsets.
 	// Any value, 0 included, is a valid deterministic seed.
 	Seed int64
@@ -159,6 +165,12 @@ func (c Config) Validate() error {
 		return errors.New("sim: ImageTokens must not be negative")
 	case c.EmbeddingDimensions < 0 || c.EmbeddingDimensions > maxDimensions:
 		return fmt.Errorf("sim: EmbeddingDimensions must be between 0 and %d", maxDimensions)
+	case c.PrefixCache.Blocks < 0:
+		return errors.New("sim: PrefixCache.Blocks must not be negative")
+	case c.PrefixCache.BlockTokens < 0 || c.PrefixCache.BlockTokens > maxBlockTokens:
+		return fmt.Errorf("sim: PrefixCache.BlockTokens must be between 0 and %d", maxBlockTokens)
+	case !(c.PrefixCache.PrefillShare >= 0 && c.PrefixCache.PrefillShare <= 1):
+		return errors.New("sim: PrefixCache.PrefillShare must be between 0 and 1")
 	}
 	for _, f := range []struct {
 		name string
@@ -198,6 +210,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EmbeddingDimensions == 0 {
 		c.EmbeddingDimensions = DefaultEmbeddingDimensions
+	}
+	if c.PrefixCache.Enabled {
+		c.PrefixCache = c.PrefixCache.withDefaults()
 	}
 	return c
 }
