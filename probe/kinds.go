@@ -79,8 +79,9 @@ func chatMessages(req Request) []message {
 const textCharsPerToken = 4
 
 // TextTokens estimates the tokens of the text a chat, completions or vision
-// request sends: its messages, or its system message and prompt. The
-// server's prompt_tokens adds what its chat template wraps around them.
+// request sends: its messages (a conversation, which workload sets for chat
+// and vision only), or its system message and prompt. The server's
+// prompt_tokens adds what its chat template wraps around them.
 func (req Request) TextTokens() int {
 	chars := 0
 	if len(req.Messages) > 0 {
