@@ -5,14 +5,18 @@
 // Reading tokenizer.json is done by github.com/sugarme/tokenizer, a pure-Go
 // port of Hugging Face's tokenizers (BPE, WordPiece, WordLevel and Unigram
 // models; the usual normalizers and pre-tokenizers). It panics on some
-// malformed files instead of returning an error; Load and Count turn those
-// panics into errors.
+// malformed files instead of returning an error, which Load and Count turn
+// into errors, and on others it calls log.Fatal or runs out of memory, which
+// no recover catches: Load therefore has a child process try a file first
+// (see check.go) and reads it only once that child survived.
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -65,11 +69,25 @@ type cacheKey struct {
 var (
 	cacheMu sync.Mutex
 	cache   = map[cacheKey]*Tokenizer{}
+	// refused keeps what the child check said about a file version, so a
+	// daemon that reloads a bad config every few seconds does not start a
+	// process (and parse the file twice) each time.
+	refused = map[cacheKey]error{}
+	loading = map[cacheKey]*loadCall{}
 )
+
+// loadCall is a load in progress; concurrent Loads of the same file version
+// wait for it instead of starting their own child.
+type loadCall struct {
+	done chan struct{}
+	t    *Tokenizer
+	err  error
+}
 
 // Load reads the tokenizer.json at path. A file already loaded, unchanged
 // since (same size and modification time), is not read again: config checks
-// and workloads load the same file on every reload.
+// and workloads load the same file on every reload. Neither is a file
+// refused before, while unchanged.
 func Load(path string) (*Tokenizer, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -83,63 +101,148 @@ func Load(path string) (*Tokenizer, error) {
 	}
 	key := cacheKey{path, fi.Size(), fi.ModTime()}
 	cacheMu.Lock()
-	t := cache[key]
-	cacheMu.Unlock()
-	if t != nil {
+	if t := cache[key]; t != nil {
+		cacheMu.Unlock()
 		return t, nil
 	}
-	tk, err := fromFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a usable tokenizer.json: %w", path, err)
+	if err := refused[key]; err != nil {
+		cacheMu.Unlock()
+		return nil, err
 	}
+	if c := loading[key]; c != nil {
+		cacheMu.Unlock()
+		<-c.done
+		return c.t, c.err
+	}
+	c := &loadCall{done: make(chan struct{})}
+	loading[key] = c
+	cacheMu.Unlock()
+
+	var keep bool
+	c.t, keep, c.err = load(path)
+	cacheMu.Lock()
+	delete(loading, key)
+	if c.t != nil || keep {
+		forget(path) // older versions of the file
+		if c.t != nil {
+			cache[key] = c.t
+		} else {
+			refused[key] = c.err
+		}
+	}
+	cacheMu.Unlock()
+	close(c.done)
+	return c.t, c.err
+}
+
+// forget drops what is cached about path. Call it with cacheMu held.
+func forget(path string) {
+	for k := range cache {
+		if k.path == path {
+			delete(cache, k)
+		}
+	}
+	for k := range refused {
+		if k.path == path {
+			delete(refused, k)
+		}
+	}
+}
+
+// load reads the file, has a child process check its bytes, then reads
+// the tokenizer from the same bytes: what is loaded here is what the child
+// survived, even if the file changes meanwhile. keep says whether a
+// refusal belongs to this version of the file (and is worth remembering)
+// rather than to the moment (a child that could not start).
+func load(path string) (t *Tokenizer, keep bool, err error) {
+	unusable := func(err error) error { return fmt.Errorf("%s: not a usable tokenizer.json: %w", path, err) }
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	f.Close()
+	switch {
+	case err != nil:
+		return nil, false, err
+	case len(data) > maxFileBytes:
+		return nil, false, fmt.Errorf("%s is larger than %d MiB", path, maxFileBytes>>20)
+	}
+	// Files that are not even shaped like a tokenizer.json need no child.
+	if err := precheck(data); err != nil {
+		return nil, false, unusable(err)
+	}
+	if keep, err := checkInChild(path, data); err != nil {
+		return nil, keep, err
+	}
+	tk, err := libLoad(data)
+	if err != nil {
+		return nil, true, unusable(err)
+	}
+	forCounting(tk)
 	t = &Tokenizer{path: path, tk: tk}
 	// A file that loads but cannot encode plain text is refused here, not
 	// at the first request.
-	if _, err := t.count("Hello, world: the 42 tokenizers check."); err != nil {
-		return nil, fmt.Errorf("%s: not a usable tokenizer.json: %w", path, err)
+	if _, err := t.count(samples[0]); err != nil {
+		return nil, true, unusable(err)
 	}
-	cacheMu.Lock()
-	for k := range cache {
-		if k.path == path {
-			delete(cache, k) // an older version of the file
-		}
-	}
-	cache[key] = t
-	cacheMu.Unlock()
-	return t, nil
+	return t, false, nil
+}
+
+// samples are the texts a file must encode to be accepted; the child
+// encodes them all, so that the library's fatal paths in encoding are met
+// there rather than in the daemon. They cover ASCII, digits, spaces,
+// non-Latin scripts, emoji, control characters and a few hundred tokens of
+// prose.
+var samples = []string{
+	"Hello, world: the 42 tokenizers check.",
+	"  leading, trailing\tand\ninner   whitespace  ",
+	"3.14159 2026-12-01T08:00:00Z 0x7fff 1,000,000",
+	"Unicode: é ü ß 日本語 한국어 العربية — emoji 🚀👍🏽",
+	"control\x00characters\x01, a replacement \ufffd and a lone combining \u0301accent",
+	strings.Repeat("The storm keeper watched the light, and the reader returned an error. ", 30),
+}
+
+// forCounting turns off what the file sets up for model inputs rather
+// than for splitting text: truncation would cap counts at its max_length
+// (and its OnlySecond strategy calls log.Fatal on any longer single text),
+// padding would raise them to the pad length.
+func forCounting(tk *hf.Tokenizer) {
+	tk.WithTruncation(nil)
+	tk.WithPadding(nil)
 }
 
 // Model types the library reads.
 var modelTypes = []string{"BPE", "WordPiece", "WordLevel", "Unigram"}
 
-func fromFile(path string) (tk *hf.Tokenizer, err error) {
-	// Check the shape first: the library's own errors print the whole
-	// parsed file.
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
+// precheck checks the shape of a file: the library's own errors print the
+// whole parsed file.
+func precheck(data []byte) error {
 	var head struct {
 		Model *struct {
 			Type string `json:"type"`
 		} `json:"model"`
 	}
-	err = json.NewDecoder(f).Decode(&head)
-	f.Close()
+	err := json.NewDecoder(bytes.NewReader(data)).Decode(&head)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	case head.Model == nil:
-		return nil, errors.New(`no "model"`)
+		return errors.New(`no "model"`)
 	case !slices.Contains(modelTypes, head.Model.Type):
-		return nil, fmt.Errorf("model type %q is not supported (want %s)", head.Model.Type, strings.Join(modelTypes, ", "))
+		return fmt.Errorf("model type %q is not supported (want %s)", head.Model.Type, strings.Join(modelTypes, ", "))
 	}
+	return nil
+}
+
+// libLoad reads a file with the library, its panics turned into errors.
+func libLoad(data []byte) (tk *hf.Tokenizer, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tk, err = nil, shorten(fmt.Errorf("%v", r))
 		}
 	}()
-	tk, err = pretrained.FromFile(path)
+	tk, err = pretrained.FromReader(bytes.NewReader(data))
 	return tk, shorten(err)
 }
 
