@@ -28,5 +28,6 @@ echo "== fuzz (short)"
 FUZZTIME="${FUZZTIME:-10s}"
 go test -run='^$' -fuzz='^FuzzSSEReader$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./config/
+go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./tokenizer/
 go test -run='^$' -fuzz='^FuzzPoolingResponse$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzParseLine$' -fuzztime="$FUZZTIME" ./dataset/
