@@ -11,20 +11,28 @@ import (
 	"time"
 )
 
-// usageOf posts body to path and returns the usage of the non-streamed
+// usageOf posts body to url and returns the usage of the non-streamed
 // answer and how long it took.
 func usageOf(t *testing.T, c *http.Client, url, body string) (prompt, cached int, took time.Duration) {
 	t.Helper()
+	prompt, cached, took, err := tryUsage(c, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prompt, cached, took
+}
+
+func tryUsage(c *http.Client, url, body string) (prompt, cached int, took time.Duration, err error) {
 	start := time.Now()
 	resp, err := post(context.Background(), c, url, body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	took = time.Since(start)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
+		return 0, 0, 0, fmt.Errorf("status %d, %v: %s", resp.StatusCode, err, b)
 	}
 	var r struct {
 		Usage struct {
@@ -35,9 +43,9 @@ func usageOf(t *testing.T, c *http.Client, url, body string) (prompt, cached int
 		} `json:"usage"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
+		return 0, 0, 0, err
 	}
-	return r.Usage.PromptTokens, r.Usage.PromptTokensDetails.CachedTokens, took
+	return r.Usage.PromptTokens, r.Usage.PromptTokensDetails.CachedTokens, took, nil
 }
 
 func chatBody(messages ...string) string {
@@ -190,5 +198,46 @@ func TestPrefixCacheValidate(t *testing.T) {
 		if err := (Config{PrefixCache: p}).Validate(); err == nil {
 			t.Errorf("%+v: valid", p)
 		}
+	}
+}
+
+// TestPrefixCacheConcurrent: requests in parallel share the cache safely
+// (run under the race detector by scripts/test.sh), and what they report
+// adds up to the server's count.
+func TestPrefixCacheConcurrent(t *testing.T) {
+	s, ts := newTestServer(t, Config{TTFT: time.Nanosecond, ITL: time.Nanosecond, PrefixCache: PrefixCache{Enabled: true, Blocks: 64}})
+	c := newClient(t)
+	const workers, each = 8, 20
+	sums, errs := make(chan int, workers), make(chan error, workers)
+	for w := range workers {
+		go func() {
+			sum := 0
+			for i := range each {
+				// Two prompts per worker, repeated, over a cache too
+				// small for all of them: hits and evictions.
+				_, k, _, err := tryUsage(c, ts.URL+"/v1/chat/completions", chatBody(text(fmt.Sprint(w, i%2), 600)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				sum += k
+			}
+			sums <- sum
+		}()
+	}
+	total := 0
+	for range workers {
+		select {
+		case sum := <-sums:
+			total += sum
+		case err := <-errs:
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats().CachedTokens; got != int64(total) || total == 0 {
+		t.Errorf("server counted %d cached tokens, responses %d", got, total)
+	}
+	if n := s.cache.len(); n > 64 {
+		t.Errorf("%d blocks cached, capacity 64", n)
 	}
 }
