@@ -766,6 +766,9 @@ func printResult(w io.Writer, res *load.Result) {
 	if res.ClientBottleneck {
 		fmt.Fprintf(w, "Warning: %s\n", res.ClientNote)
 	}
+	if s.ColdCacheHits > 0 {
+		fmt.Fprintf(w, "Warning: the server served %d cold requests from its prefix cache beyond the chat template (their TTFT is not a cold prefill's): its cache is wider than the nonce defeats.\n", s.ColdCacheHits)
+	}
 	if s.EstimatedOutputTokens {
 		fmt.Fprintln(w, "Note: the server reported no usage for some requests; their output tokens were counted from chunks.")
 	}

@@ -139,13 +139,10 @@ func probeHandler(d *daemon.Daemon, logger *slog.Logger) http.HandlerFunc {
 		}
 		if q.Get("debug") == "true" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			cold := coldProbe(d.Config(), res.Probe)
 			for i, rec := range res.Records {
 				fmt.Fprintf(w, "request %d of probe %q against target %q\n", i+1, res.Probe, res.Target)
 				writeDebug(w, client, rec)
-				// The request's text is not kept: 0 asks for the
-				// whole-prompt rule.
-				if cold && probe.ColdCacheHit(rec, 0) {
+				if rec.ColdCacheHit {
 					fmt.Fprintf(w, "cold request served from the server's prefix cache: cached_tokens=%d of %d input tokens\n", rec.CachedTokens, rec.InputTokens)
 				}
 			}
@@ -202,20 +199,6 @@ func probeHandler(d *daemon.Daemon, logger *slog.Logger) http.HandlerFunc {
 		}
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	}
-}
-
-// coldProbe reports whether a probe's workload is cold: its prompts start
-// with a unique nonce, so the server's prefix cache should serve none.
-func coldProbe(cfg *config.Config, name string) bool {
-	if cfg == nil {
-		return false
-	}
-	p := cfg.Probe(name)
-	if p == nil {
-		return false
-	}
-	w := cfg.Workload(p.Workload)
-	return w != nil && w.PrefixCache != config.PrefixCacheWarm
 }
 
 // writeDebug describes one request and its outcome; the API key is shown

@@ -199,6 +199,9 @@ func (m *Metrics) Observe(rec *probe.Record) {
 	if rec.CachedTokens > 0 {
 		m.cachedTokens.WithLabelValues(lv...).Add(float64(rec.CachedTokens))
 	}
+	if rec.ColdCacheHit {
+		m.coldCacheHits.WithLabelValues(lv...).Inc()
+	}
 	if rec.ReasoningTokens > 0 {
 		m.reasoningTokens.WithLabelValues(lv...).Add(float64(rec.ReasoningTokens))
 	}
@@ -222,16 +225,9 @@ func (m *Metrics) Observe(rec *probe.Record) {
 	}
 }
 
-// ObserveCold checks a finished request of a cold workload, already given
-// to Observe, against the server's prefix cache: it counts rec in
-// llmprobe_cold_cache_hits_total when probe.ColdCacheHit says the cache
-// served it beyond the template's share. text is the request's own text in
-// tokens (probe.Request.TextTokens), 0 if unknown. Requests of warm
-// workloads are not given here: their prompts are cached on purpose.
-func (m *Metrics) ObserveCold(rec *probe.Record, text int) {
-	if probe.ColdCacheHit(rec, text) {
-		m.coldCacheHits.WithLabelValues(rec.Target, rec.Model, rec.Phase, rec.Name).Inc()
-	}
+// ColdCacheHits returns the cold-cache-hit counter of one series.
+func (m *Metrics) ColdCacheHits(target, model, phase, name string) prometheus.Counter {
+	return m.coldCacheHits.WithLabelValues(target, model, phase, name)
 }
 
 // ProbeDone records the outcome of one probe run against one target.

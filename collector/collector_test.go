@@ -137,11 +137,11 @@ func TestMergeBuckets(t *testing.T) {
 	}
 }
 
-// TestObserveCold: a cold request the server served from its prefix cache
+// TestObserveColdCacheHits: a cold request the server served from its prefix cache
 // beyond the template's share is counted, per target, model, phase and
 // name; one with only the template cached is not, and the series exists at
 // zero from InitTarget so that increase() sees the first hit.
-func TestObserveCold(t *testing.T) {
+func TestObserveColdCacheHits(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg, Options{})
 	m.InitTarget("t1", "m", "probe", "hb")
@@ -158,18 +158,20 @@ llmprobe_cold_cache_hits_total{model="m",name="load",phase="soak",target="t1"} %
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), series); err != nil {
 		t.Fatal(err)
 	}
-	rec := func(phase, name string, in, cached int) *probe.Record {
+	// As the client marks a cold request's record (probe.Client.Do).
+	rec := func(phase, name string, in, cached, text int) *probe.Record {
 		r := record(probe.ResultSuccess)
 		r.Phase, r.Name, r.InputTokens, r.CachedTokens = phase, name, in, cached
+		r.ColdCacheHit = probe.ColdCacheHit(r, text)
 		return r
 	}
-	m.ObserveCold(rec("probe", "hb", 80, 79), 60)   // all but the last token: a hit
-	m.ObserveCold(rec("probe", "hb", 80, 16), 60)   // the template's block only
-	m.ObserveCold(rec("soak", "load", 300, 288), 0) // whole but the last block, text unknown
-	m.ObserveCold(rec("soak", "load", 300, 32), 0)
-	failed := rec("probe", "hb", 80, 79)
+	m.Observe(rec("probe", "hb", 80, 79, 60))   // all but the last token: a hit
+	m.Observe(rec("probe", "hb", 80, 16, 60))   // the template's block only
+	m.Observe(rec("soak", "load", 300, 288, 0)) // whole but the last block, text unknown
+	m.Observe(rec("soak", "load", 300, 32, 0))
+	failed := rec("probe", "hb", 80, 79, 60)
 	failed.Result = probe.ResultTimeout
-	m.ObserveCold(failed, 60)
+	m.Observe(failed)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 1)), series); err != nil {
 		t.Fatal(err)
 	}

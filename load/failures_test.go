@@ -153,3 +153,27 @@ func TestErrorMessagesBounded(t *testing.T) {
 		t.Errorf("%d requests, want 28", res.Summary.Requests)
 	}
 }
+
+// cachedSender succeeds, every other request marked a cold cache hit.
+type cachedSender struct{ fakeSender }
+
+func (c *cachedSender) Do(ctx context.Context, req probe.Request) *probe.Record {
+	i := c.calls.Load()
+	rec := c.fakeSender.Do(ctx, req)
+	rec.ColdCacheHit = i%2 == 0
+	return rec
+}
+
+// TestColdCacheHitsInSummary: the run's summary says how many cold requests
+// the server's prefix cache served, over every step.
+func TestColdCacheHitsInSummary(t *testing.T) {
+	res := run(Options{Mode: ModeRate, Rates: []float64{200, 200}, NumRequests: 10}, &cachedSender{})
+	if res.Summary.ColdCacheHits != 10 || res.Summary.Successful != 20 {
+		t.Errorf("%d cold cache hits of %d successful, want 10 of 20", res.Summary.ColdCacheHits, res.Summary.Successful)
+	}
+	for _, st := range res.Steps {
+		if st.Summary.ColdCacheHits != 5 {
+			t.Errorf("step %d: %d cold cache hits, want 5", st.Index, st.Summary.ColdCacheHits)
+		}
+	}
+}

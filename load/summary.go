@@ -138,6 +138,10 @@ type Summary struct {
 	// ConnectionRetries counts sends repeated on a fresh connection after a
 	// reused one had been closed by the server (not failures).
 	ConnectionRetries int64 `json:"connection_retries"`
+	// ColdCacheHits counts successful cold requests the server served from
+	// its prefix cache beyond the chat template's share: their TTFT is not
+	// a cold prefill's.
+	ColdCacheHits int64 `json:"cold_cache_hits"`
 
 	// DurationSeconds is the measured time: each step from its first
 	// arrival to its last request's end (the drain included).
@@ -194,7 +198,7 @@ type aggregator struct {
 	requests, success, failed, dropped, cut, interrupted, good int64
 	errors                                                     map[string]int64
 	messages                                                   map[string][]string
-	connRetries                                                int64
+	connRetries, coldHits                                      int64
 	inTok, outTok                                              int64
 	estimated                                                  bool
 
@@ -264,6 +268,9 @@ func (a *aggregator) add(rec *probe.Record, interrupted, cut bool) {
 		return
 	}
 	a.success++
+	if rec.ColdCacheHit {
+		a.coldHits++
+	}
 	a.ends = append(a.ends, a.since(rec.End))
 	if a.slo.Check(rec) == nil {
 		a.good++
@@ -372,6 +379,7 @@ func (a *aggregator) summary(duration time.Duration) Summary {
 		}
 	}
 	s.ConnectionRetries = a.connRetries
+	s.ColdCacheHits = a.coldHits
 	if n := a.requests + a.dropped; n > 0 {
 		s.ErrorRatio = float64(a.failed) / float64(n)
 	}
@@ -495,6 +503,7 @@ func (a *aggregator) merge(b *aggregator) {
 		a.errors[k] += v
 	}
 	a.connRetries += b.connRetries
+	a.coldHits += b.coldHits
 	for _, k := range slices.Sorted(maps.Keys(b.messages)) {
 		for _, m := range b.messages[k] {
 			a.addMessage(k, m)

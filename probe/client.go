@@ -42,6 +42,10 @@ type Endpoint struct {
 // vision use System, Prompt (or Messages) and the output options; vision
 // adds Images; embeddings use Inputs; rerank uses Query and Documents.
 type Request struct {
+	// Cold: the prompt starts with a unique nonce, so the server's prefix
+	// cache should serve no more than the chat template's share of it; the
+	// record says when it did (Record.ColdCacheHit).
+	Cold        bool
 	System      string
 	Prompt      string
 	MaxTokens   int
@@ -209,7 +213,11 @@ func (c *Client) Do(ctx context.Context, req Request) *Record {
 		rec.Start = c.now()
 		return c.fail(rec, ResultProtocol, fmt.Errorf("encoding request: %w", err))
 	}
-	return c.send(ctx, rec, body, c.bodyReader(req))
+	c.send(ctx, rec, body, c.bodyReader(req))
+	if req.Cold && rec.CachedTokens > ColdCacheFloor {
+		rec.ColdCacheHit = ColdCacheHit(rec, req.TextTokens())
+	}
+	return rec
 }
 
 // send posts body and fills rec from the response. read, when set, reads a

@@ -61,6 +61,9 @@ type Record struct {
 	OutputTokens    int  `json:"output_tokens"`
 	ReasoningTokens int  `json:"reasoning_tokens,omitempty"`
 	CachedTokens    int  `json:"cached_tokens,omitempty"`
+	// ColdCacheHit: a cold request (Request.Cold) that the server reported
+	// as served from its prefix cache beyond the template's share.
+	ColdCacheHit bool `json:"cold_cache_hit,omitempty"`
 	UsageReported   bool `json:"usage_reported"` // false: OutputTokens counted from chunks
 
 	// Server-side timings where the server reports them (llama.cpp "timings").

@@ -21,8 +21,8 @@ import (
 )
 
 // coldBench sends a workload's requests through a real client and feeds
-// the metrics as a probe does: Observe for all, ObserveCold for those of a
-// cold generator, or of one labelled cold.
+// the metrics as a probe does; the client marks the cold hits of a cold
+// generator's requests, or of those labelled cold.
 type coldBench struct {
 	t      *testing.T
 	client *probe.Client
@@ -45,15 +45,13 @@ func (b *coldBench) send(g *Generator, name string, n int, labelledCold bool) []
 	var recs []*probe.Record
 	for range n {
 		req := g.Next()
+		req.Cold = req.Cold || labelledCold
 		rec := b.client.Do(context.Background(), req)
 		rec.Phase, rec.Name = "probe", name
 		if !rec.Success() {
 			b.t.Fatalf("request failed: %s %s", rec.Result, rec.Error)
 		}
 		b.m.Observe(rec)
-		if g.Cold() || labelledCold {
-			b.m.ObserveCold(rec, req.TextTokens())
-		}
 		recs = append(recs, rec)
 	}
 	return recs

@@ -108,7 +108,7 @@ func (g *Generator) Cold() bool { return g.w.PrefixCache != config.PrefixCacheWa
 func (g *Generator) Next() probe.Request {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	req := probe.Request{System: g.w.System, Temperature: g.w.Temperature}
+	req := probe.Request{System: g.w.System, Temperature: g.w.Temperature, Cold: g.Cold()}
 	n := g.outputTokens()
 	req.MaxTokens, req.MinTokens = n, n
 
