@@ -247,7 +247,8 @@ type Workload struct {
 	PrefixCache string `yaml:"prefix_cache,omitempty" json:"prefix_cache,omitempty"`
 	// Temperature is sent when set; otherwise the server's default applies.
 	Temperature *float64 `yaml:"temperature,omitempty" json:"temperature,omitempty"`
-	// Seed makes prompt selection, nonces and output lengths repeatable.
+	// Seed makes prompt selection and output lengths repeatable; nonces are
+	// unique per request whatever the seed, lest a server cache them.
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
 	// System is an optional system message.
 	System string `yaml:"system,omitempty" json:"system,omitempty"`
