@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"os/signal"
@@ -20,19 +21,22 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/llmprobe/llmprobe/archive"
+	"github.com/llmprobe/llmprobe/compat"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
-	"github.com/llmprobe/llmprobe/workload"
 )
 
 // exitInterrupted is the conventional exit status after SIGINT.
 const exitInterrupted = 130
 
-// benchOptions are `llmprobe bench`'s flags. Their names follow vLLM's
-// `bench serve`, GPUStack's benchmark_serving.py and Hugging Face's
-// inference-benchmarker, so that people coming from them feel at home.
+// benchOptions are `llmprobe bench`'s flags. Besides llmprobe's own, it
+// takes the flags of the three tools its users paste command lines from —
+// vLLM's `bench serve`, GPUStack's benchmark_serving.py and Hugging Face's
+// inference-benchmarker — with those tools' meanings (benchdialects.go).
+// Flags whose default depends on the tool whose flags are used have no
+// kingpin default: their zero value means "not given".
 type benchOptions struct {
 	gpuEvery                 time.Duration
 	url, model, apiKey, kind string
@@ -47,7 +51,7 @@ type benchOptions struct {
 	jsonOut                  bool
 	resultFile, timelineFile string
 	dataDir                  string
-	timeout                  time.Duration
+	timeout                  string
 	maxInFlight              int
 	stopErrorRatio           float64
 	errorRatio               float64
@@ -60,55 +64,137 @@ type benchOptions struct {
 	batchSize, dimensions, documents int
 	query, rerankPath, tokenizer     string
 	images                           []string
+
+	// vLLM bench serve.
+	baseURL, endpoint, backend, requestRate, burstiness string
+	numPrompts, maxConcurrency                          int
+	datasetName, datasetPath                            string
+	randomInputLen, randomOutputLen                     int
+	percentileMetrics, metricPercentiles                string
+	saveResult                                          bool
+	resultDir, resultFilename                           string
+	// GPUStack benchmark_serving.py.
+	serverURL, requestTimeout string
+	embeddings                bool
+	maxCompletionTokens       int
+	// inference-benchmarker.
+	modelName, tokenizerName, benchmarkKind, profile, promptOptions, datasetFile string
+	vus                                                                          int
+
+	resultFormats []string
+
+	// groups maps each flag to its help group, for the usage template.
+	groups map[string]string
+	// timeScale, when set, multiplies every duration of the run, so that
+	// tests run command lines as written (120s steps) in milliseconds. No
+	// flag sets it.
+	timeScale float64
+	// extras is what benchPlan decided beyond load.Options, the endpoint
+	// and the workload, for runBench.
+	extras *benchExtras
 }
 
+// Help groups of bench's flags.
+const (
+	groupTarget   = "Target"
+	groupLoad     = "Load"
+	groupWorkload = "Workload"
+	groupOutput   = "Output"
+)
+
+// Tools whose flags bench takes, as help texts name them.
+const (
+	toolVLLM     = "vLLM bench serve"
+	toolGPUStack = "GPUStack benchmark_serving.py"
+	toolIB       = "inference-benchmarker"
+)
+
 func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
-	o := &benchOptions{}
-	cmd.Flag("url", "Base URL of the OpenAI-compatible server (http://host:8000 or http://host:8000/v1).").Required().StringVar(&o.url)
-	cmd.Flag("model", "Model name sent in requests.").Required().StringVar(&o.model)
-	cmd.Flag("api-key", "Bearer token; prefer the LLMPROBE_API_KEY environment variable, which stays out of process listings.").Envar("LLMPROBE_API_KEY").StringVar(&o.apiKey)
-	cmd.Flag("kind", "Endpoint kind: chat, completions, vision (chat with --image), embeddings or rerank.").Default(config.KindChat).EnumVar(&o.kind, config.KindChat, config.KindCompletions, config.KindVision, config.KindEmbeddings, config.KindRerank)
-	cmd.Flag("batch-size", "Embeddings: inputs per request.").Default(strconv.Itoa(config.DefaultBatchSize)).IntVar(&o.batchSize)
-	cmd.Flag("dimensions", "Embeddings: the vector size every embedding must have (checked, not sent; 0: only that they agree).").IntVar(&o.dimensions)
-	cmd.Flag("documents", "Rerank: documents per request.").Default(strconv.Itoa(config.DefaultDocuments)).IntVar(&o.documents)
-	cmd.Flag("query", "Rerank: the query (default: a built-in question).").StringVar(&o.query)
-	cmd.Flag("rerank-path", "Rerank: API path, /v1/rerank (vLLM, Jina, llama.cpp), /rerank or /v2/rerank (Cohere-style).").Default(probe.DefaultRerankPath).StringVar(&o.rerankPath)
-	cmd.Flag("image", "Vision: a PNG or JPEG file sent with each request; repeatable.").StringsVar(&o.images)
-	cmd.Flag("tokenizer", "A Hugging Face tokenizer.json of the model, to size --input-tokens prompts in its own tokens (else 4 characters per token).").StringVar(&o.tokenizer)
-	cmd.Flag("mode", "rate (open-loop arrivals at --rates), throughput (--concurrency closed-loop users) or sweep (find the max with --max-vus users, then --num-rates rates up to it). Default: rate when --rates is given, else throughput.").EnumVar(&o.mode, load.ModeRate, load.ModeThroughput, load.ModeSweep)
-	cmd.Flag("rates", "Request rates (requests/s) for rate mode, comma-separated or repeated; each runs for --duration.").StringsVar(&o.rates)
-	cmd.Flag("request-rate", "Alias of --rates (vLLM).").Hidden().StringsVar(&o.rates)
-	cmd.Flag("arrival", "Spacing of rate-mode arrivals: constant, or poisson (vLLM's default).").Default(load.ArrivalConstant).EnumVar(&o.arrival, load.ArrivalConstant, load.ArrivalPoisson)
-	cmd.Flag("max-vus", "Virtual users of a sweep's throughput phase.").Default(strconv.Itoa(load.DefaultMaxVUs)).IntVar(&o.maxVUs)
-	cmd.Flag("num-rates", "Rate steps of a sweep.").Default(strconv.Itoa(load.DefaultNumRates)).IntVar(&o.numRates)
-	cmd.Flag("num-requests", "Measured requests per step (each rate, or the throughput run); with no --duration, the run lasts until they are done.").IntVar(&o.numRequests)
-	cmd.Flag("num-prompts", "Alias of --num-requests (vLLM).").Hidden().IntVar(&o.numRequests)
-	cmd.Flag("concurrency", "Throughput mode: virtual users (vLLM's --max-concurrency). Rate mode: the in-flight cap (arrivals beyond it are dropped and counted, never delayed).").IntVar(&o.concurrency)
-	cmd.Flag("max-concurrency", "Alias of --concurrency (vLLM).").Hidden().IntVar(&o.concurrency)
-	cmd.Flag("vus", "Alias of --concurrency (inference-benchmarker).").Hidden().IntVar(&o.concurrency)
-	cmd.Flag("duration", "Measured time of each step (default 60s, or unlimited with --num-requests).").StringVar(&o.duration)
-	cmd.Flag("warmup", "Load sent before measuring, left out of the results.").Default("0s").StringVar(&o.warmup)
-	cmd.Flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
-	cmd.Flag("drain", "Longest wait for a step's requests after its last arrival before they are cut and counted as failures (default: the step duration, at least 5s).").StringVar(&o.drain)
-	cmd.Flag("dataset", "Prompts file: JSON lines (*.jsonl: a string, {\"prompt\": ...}, {\"messages\": [...]} or a message list per line) or ShareGPT JSON.").StringVar(&o.dataset)
-	cmd.Flag("dataset-file", "Alias of --dataset (inference-benchmarker).").Hidden().StringVar(&o.dataset)
-	cmd.Flag("input-tokens", "Synthetic prompts of about this many tokens.").IntVar(&o.inputTokens)
-	cmd.Flag("prompt", "A fixed prompt (each request still gets a unique prefix, so the server's prefix cache cannot serve it).").StringVar(&o.prompt)
-	cmd.Flag("decode-options", `Output lengths, as inference-benchmarker: "num_tokens=80,max_tokens=100,min_tokens=60,variance=10".`).StringVar(&o.decodeOptions)
-	cmd.Flag("json", "Print the result as JSON on stdout instead of the table.").BoolVar(&o.jsonOut)
-	cmd.Flag("result-file", "Save the JSON result to this file.").StringVar(&o.resultFile)
-	cmd.Flag("timeline-file", "Save every request (scheduled and actual start, TTFT, end, tokens, result) as JSON lines to this file.").StringVar(&o.timelineFile)
-	cmd.Flag("data-dir", "Also archive the run (result and timeline) in this llmprobe data directory.").StringVar(&o.dataDir)
-	cmd.Flag("timeout", "Timeout of one request.").Default("60s").DurationVar(&o.timeout)
-	cmd.Flag("max-in-flight", "Cap on concurrent requests; open-loop arrivals beyond it are dropped and counted as failures.").Default(strconv.Itoa(load.DefaultMaxInFlight)).IntVar(&o.maxInFlight)
-	cmd.Flag("stop-error-ratio", "Stop the run once a step's error ratio exceeds this.").Default(strconv.FormatFloat(load.DefaultStopErrorRatio, 'g', -1, 64)).Float64Var(&o.stopErrorRatio)
-	cmd.Flag("error-ratio", "Largest error ratio a sweep step may have to count towards the detected max throughput (0: not checked).").Default("0").Float64Var(&o.errorRatio)
-	cmd.Flag("goodput", `Per-request SLO for goodput, vLLM style, in ms: "ttft:200,tpot:50" (keys ttft, itl, tpot, e2el); repeatable.`).StringsVar(&o.goodput)
-	cmd.Flag("ignore-eos", "The server supports vLLM's min_tokens and ignore_eos: send them, so output lengths are forced, not only capped.").BoolVar(&o.ignoreEOS)
-	cmd.Flag("insecure-skip-verify", "Do not verify the server's TLS certificate.").BoolVar(&o.insecure)
-	cmd.Flag("seed", "Seed of prompts, output lengths and Poisson arrivals.").Default("0").Int64Var(&o.seed)
-	cmd.Flag("lag-threshold", "Schedule lag p99 above which the result says the client was the bottleneck.").Default(load.DefaultLagThreshold.String()).DurationVar(&o.lagThreshold)
-	cmd.Flag("progress", "Live progress on stderr: auto (a refreshed line on a terminal, a plain line every 5s otherwise), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
+	o := &benchOptions{groups: map[string]string{}}
+	group := groupTarget
+	flag := func(name, help string) *kingpin.FlagClause {
+		o.groups[name] = group
+		return cmd.Flag(name, help)
+	}
+	// alias is a flag of another tool: its help says which.
+	alias := func(tool, name, help string) *kingpin.FlagClause {
+		return flag(name, "["+tool+"] "+help)
+	}
+
+	flag("url", "Base URL of the OpenAI-compatible server (http://host:8000 or http://host:8000/v1); inference-benchmarker's --url too. Also --base-url, --server-url.").StringVar(&o.url)
+	alias(toolVLLM, "base-url", "The server's root URL; --endpoint is appended to it.").StringVar(&o.baseURL)
+	alias(toolVLLM, "endpoint", "API path: /v1/completions (vLLM's default), /v1/chat/completions, /v1/embeddings, or a rerank path (/v1/rerank, /rerank, /v2/rerank); sets the kind.").StringVar(&o.endpoint)
+	alias(toolVLLM, "backend", "openai or vllm (completions), openai-chat, openai-embeddings or vllm-rerank; sets the kind.").StringVar(&o.backend)
+	alias(toolGPUStack, "server-url", "The server's root URL; /v1 is appended to it.").StringVar(&o.serverURL)
+	flag("model", "Model name sent in requests (vLLM's and GPUStack's --model too). Also --model-name.").StringVar(&o.model)
+	alias(toolIB, "model-name", "Model name sent in requests (default: --tokenizer-name).").StringVar(&o.modelName)
+	flag("api-key", "Bearer token (all three tools' --api-key); prefer the LLMPROBE_API_KEY environment variable, which stays out of process listings.").Envar("LLMPROBE_API_KEY").StringVar(&o.apiKey)
+	flag("kind", "Endpoint kind: chat (default), completions, vision (chat with --image), embeddings or rerank. Also --endpoint, --backend, --embeddings.").EnumVar(&o.kind, config.KindChat, config.KindCompletions, config.KindVision, config.KindEmbeddings, config.KindRerank)
+	alias(toolGPUStack, "embeddings", "Benchmark embeddings instead of chat: --kind embeddings.").BoolVar(&o.embeddings)
+	flag("timeout", "Timeout of one request (default 60s). Also --request-timeout.").StringVar(&o.timeout)
+	alias(toolGPUStack, "request-timeout", "Timeout of one request in seconds (a bare number, as GPUStack takes it) or a duration.").StringVar(&o.requestTimeout)
+	flag("insecure-skip-verify", "Do not verify the server's TLS certificate.").BoolVar(&o.insecure)
+	flag("rerank-path", "Rerank: API path, /v1/rerank (default; vLLM, Jina, llama.cpp), /rerank or /v2/rerank (Cohere-style).").StringVar(&o.rerankPath)
+
+	group = groupLoad
+	flag("mode", "rate (open-loop arrivals at --rates), throughput (closed-loop users) or sweep (find the max with --max-vus users, then --num-rates rates up to it). Default: rate with --rates, else throughput (or the tool's default for its flags). Also --benchmark-kind.").EnumVar(&o.mode, load.ModeRate, load.ModeThroughput, load.ModeSweep)
+	alias(toolIB, "benchmark-kind", "rate, throughput or sweep (its default). Cannot be used with --profile.").StringVar(&o.benchmarkKind)
+	alias(toolIB, "profile", "A preset of inference-benchmarker: chat, code-generation, classification or fixed-length: a sweep of 128 users, 10 rates, 120s steps after 30s warmup, with its prompt and decode options and dataset (from the local Hugging Face cache). --duration, --warmup, --max-vus, --num-rates, --prompt-options, --decode-options and --dataset-file override its values (inference-benchmarker refuses them with --profile); --benchmark-kind, --mode and --rates cannot be used with it.").StringVar(&o.profile)
+	flag("rates", "Request rates (requests/s) for rate mode, comma-separated or repeated (inference-benchmarker's --rates too); each runs for --duration. Arrivals are --arrival spaced.").StringsVar(&o.rates)
+	alias(toolVLLM, "request-rate", "Requests per second, Poisson arrivals (as --burstiness 1); inf (its default) sends them all at once: --num-prompts requests at --max-concurrency.").StringVar(&o.requestRate)
+	flag("arrival", "Spacing of open-loop arrivals: constant (default) or poisson. Also --burstiness.").EnumVar(&o.arrival, load.ArrivalConstant, load.ArrivalPoisson)
+	alias(toolVLLM, "burstiness", "1 (Poisson arrivals, its default) or inf (constant spacing); gamma arrivals (other values) are not available.").StringVar(&o.burstiness)
+	flag("max-vus", fmt.Sprintf("Sweep: the users of its throughput phase (default %d, inference-benchmarker's 128). Throughput mode: the users (inference-benchmarker's meaning; as --concurrency). Rate mode: the in-flight cap, arrivals beyond it dropped and counted (as inference-benchmarker skips them).", load.DefaultMaxVUs)).IntVar(&o.maxVUs)
+	flag("num-rates", fmt.Sprintf("Rate steps of a sweep (default %d).", load.DefaultNumRates)).IntVar(&o.numRates)
+	flag("num-requests", "Measured requests per step (GPUStack's --num-requests too); with no --duration, the run lasts until they are done. Also --num-prompts.").IntVar(&o.numRequests)
+	alias(toolVLLM, "num-prompts", "Requests to send (default 1000).").IntVar(&o.numPrompts)
+	flag("concurrency", "Throughput mode: the users, each sending its next request when its last ends (GPUStack's --concurrency). Rate mode: the in-flight cap (arrivals beyond it are dropped and counted, never delayed). Also --max-concurrency, --vus, --max-vus.").IntVar(&o.concurrency)
+	alias(toolVLLM, "max-concurrency", "Requests at once, with --request-rate inf (all at once): the users of a throughput run. With a finite rate vLLM delays arrivals past the cap, which an open loop does not do: refused.").IntVar(&o.maxConcurrency)
+	flag("vus", "Virtual users of a throughput run (as --concurrency).").IntVar(&o.vus)
+	flag("duration", "Measured time of each step (default 60s, or unlimited with --num-requests; inference-benchmarker's --duration, default 120s).").StringVar(&o.duration)
+	flag("warmup", "Load sent before measuring, left out of the results (inference-benchmarker's --warmup, default 30s; else 0).").StringVar(&o.warmup)
+	flag("drain", "Longest wait for a step's requests after its last arrival before they are cut and counted as failures (default: the step duration, at least 5s).").StringVar(&o.drain)
+	flag("max-in-flight", fmt.Sprintf("Cap on concurrent requests; open-loop arrivals beyond it are dropped and counted as failures (default %d).", load.DefaultMaxInFlight)).IntVar(&o.maxInFlight)
+	flag("stop-error-ratio", "Stop the run once a step's error ratio exceeds this.").Default(strconv.FormatFloat(load.DefaultStopErrorRatio, 'g', -1, 64)).Float64Var(&o.stopErrorRatio)
+	flag("error-ratio", "Largest error ratio a sweep step may have to count towards the detected max throughput (0: not checked).").Default("0").Float64Var(&o.errorRatio)
+	flag("goodput", `Per-request SLO for goodput in ms, vLLM's --goodput: "ttft:200 tpot:50" (keys ttft, itl, tpot, e2el; space- or comma-separated, repeatable).`).StringsVar(&o.goodput)
+	flag("seed", "Seed of prompts, output lengths and Poisson arrivals.").Default("0").Int64Var(&o.seed)
+	flag("lag-threshold", "Schedule lag p99 above which the result says the client was the bottleneck.").Default(load.DefaultLagThreshold.String()).DurationVar(&o.lagThreshold)
+
+	group = groupWorkload
+	flag("dataset", "Prompts file: JSON lines (*.jsonl: a string, {\"prompt\": ...}, {\"messages\": [...]} or a message list per line) or ShareGPT JSON. With --dataset-file, inference-benchmarker's meaning: a Hugging Face dataset (org/name) holding that file, from the local cache. Also --dataset-file, --dataset-path.").StringVar(&o.dataset)
+	alias(toolIB, "dataset-file", "Prompts file: a local file, else that file of --dataset (default hlarcher/inference-benchmarker) in the local Hugging Face cache; ShareGPT or inference-benchmarker's {\"conversations\": [{\"role\", \"content\"}]} JSON.").StringVar(&o.datasetFile)
+	alias(toolVLLM, "dataset-name", "random (synthetic prompts of --random-input-len tokens; its default) or sharegpt (--dataset-path).").StringVar(&o.datasetName)
+	alias(toolVLLM, "dataset-path", "The ShareGPT file of --dataset-name sharegpt.").StringVar(&o.datasetPath)
+	flag("input-tokens", "Synthetic prompts of about this many tokens. Also --random-input-len.").IntVar(&o.inputTokens)
+	alias(toolVLLM, "random-input-len", "Synthetic prompts of this many tokens (--dataset-name random; default 1024).").IntVar(&o.randomInputLen)
+	alias(toolVLLM, "random-output-len", "Output tokens of --dataset-name random (default 128), forced with ignore_eos as vLLM does.").IntVar(&o.randomOutputLen)
+	flag("prompt", "A fixed prompt (each request still gets a unique prefix, so the server's prefix cache cannot serve it).").StringVar(&o.prompt)
+	alias(toolIB, "prompt-options", `Prompt lengths, "num_tokens=200,max_tokens=220,min_tokens=180,variance=10": with a dataset, prompts are cut to a length drawn around num_tokens and shorter ones dropped (without num_tokens, prompts outside min..max are dropped); without one, synthetic prompts of that length. Counted with --tokenizer-name.`).StringVar(&o.promptOptions)
+	flag("decode-options", `Output lengths, as inference-benchmarker's --decode-options: "num_tokens=80,max_tokens=100,min_tokens=60,variance=10". Also --max-completion-tokens, --random-output-len.`).StringVar(&o.decodeOptions)
+	alias(toolGPUStack, "max-completion-tokens", "Output tokens asked per request (default 1024): as --decode-options num_tokens=N.").IntVar(&o.maxCompletionTokens)
+	flag("ignore-eos", "The server supports vLLM's min_tokens and ignore_eos (all three tools' --ignore-eos): send them, so output lengths are forced, not only capped.").BoolVar(&o.ignoreEOS)
+	flag("tokenizer", "The model's tokenizer (vLLM's --tokenizer too): a tokenizer.json, a model folder, or a Hub name from the local Hugging Face cache; counts --input-tokens and --prompt-options prompts in its tokens (else 4 characters per token). Also --tokenizer-name.").StringVar(&o.tokenizer)
+	alias(toolIB, "tokenizer-name", "As --tokenizer: a Hub name (Qwen/Qwen3-8B) from the local Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub), a model folder or a tokenizer.json; never downloaded. With a dataset it counts (and with --prompt-options cuts) its prompts; requests' prompt tokens are the server's counts.").StringVar(&o.tokenizerName)
+	flag("batch-size", "Embeddings: inputs per request.").Default(strconv.Itoa(config.DefaultBatchSize)).IntVar(&o.batchSize)
+	flag("dimensions", "Embeddings: the vector size every embedding must have (checked, not sent; 0: only that they agree).").IntVar(&o.dimensions)
+	flag("documents", "Rerank: documents per request.").Default(strconv.Itoa(config.DefaultDocuments)).IntVar(&o.documents)
+	flag("query", "Rerank: the query (default: a built-in question).").StringVar(&o.query)
+	flag("image", "Vision: a PNG or JPEG file sent with each request; repeatable.").StringsVar(&o.images)
+
+	group = groupOutput
+	flag("json", "Print the result as JSON on stdout instead of the table (GPUStack's --json too).").BoolVar(&o.jsonOut)
+	flag("result-file", "Save the JSON result to this file (GPUStack's --result-file too).").StringVar(&o.resultFile)
+	flag("result-format", fmt.Sprintf("Also write the result in another tool's JSON next to the result file (run.json -> run.<format>.json), so its plots and scripts work: %s; comma-separated or repeated.", strings.Join(compat.Formats, ", "))).StringsVar(&o.resultFormats)
+	alias(toolVLLM, "save-result", "Save the JSON result in --result-dir as vLLM names it (<backend>-<rate>qps[-concurrency<N>]-<model>-<date>.json) or as --result-filename.").BoolVar(&o.saveResult)
+	alias(toolVLLM, "result-dir", "Directory of --save-result (default: the current one).").StringVar(&o.resultDir)
+	alias(toolVLLM, "result-filename", "File name of --save-result.").StringVar(&o.resultFilename)
+	alias(toolVLLM, "percentile-metrics", "Metrics whose percentiles the vLLM-format result has: ttft, tpot, itl, e2el (default ttft,tpot,itl; e2el for embeddings). The table shows them all.").StringVar(&o.percentileMetrics)
+	alias(toolVLLM, "metric-percentiles", "Percentiles of those metrics in the vLLM-format result (default 99); the table shows p50, p90, p95 and p99.").StringVar(&o.metricPercentiles)
+	flag("timeline-file", "Save every request (scheduled and actual start, TTFT, end, tokens, result) as JSON lines to this file.").StringVar(&o.timelineFile)
+	flag("data-dir", "Also archive the run (result and timeline) in this llmprobe data directory.").StringVar(&o.dataDir)
+	flag("progress", "Live progress on stderr: auto (a refreshed line on a terminal, a plain line every 5s otherwise), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
+	flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
 	return o
 }
 
@@ -122,7 +208,7 @@ func parseRates(in []string) ([]float64, error) {
 				continue
 			}
 			v, err := strconv.ParseFloat(f, 64)
-			if err != nil || !(v > 0) {
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("--rates: %q is not a positive number", f)
 			}
 			rates = append(rates, v)
@@ -131,7 +217,8 @@ func parseRates(in []string) ([]float64, error) {
 	return rates, nil
 }
 
-// parseGoodput reads vLLM-style "ttft:200,tpot:50" objectives (ms).
+// parseGoodput reads vLLM-style "ttft:200 tpot:50" objectives (ms), space-
+// or comma-separated.
 func parseGoodput(in []string) (probe.SLO, error) {
 	var slo probe.SLO
 	for _, s := range in {
@@ -171,108 +258,43 @@ func parseDurationFlag(name, s string, def time.Duration) (time.Duration, error)
 }
 
 // benchPlan turns the flags into load options, the endpoint and the
-// workload.
+// workload; what else the run needs (prepared prompts, result formats) goes
+// to o.extras. Each setting may be given by llmprobe's flag or another
+// tool's (resolveTarget, resolveLoad, resolveWorkload, resolveOutputs): two
+// spellings with different values are an error, and so is a combination
+// that cannot be honoured. It writes the resolved URL and kind back to
+// o.url and o.kind, which runBench reads.
 func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, error) {
-	var lo load.Options
-	var errs []error
-	rates, err := parseRates(o.rates)
-	errs = append(errs, err)
+	x := &benchExtras{}
+	o.extras = x
+	p := &planner{o: o, x: x}
+	p.tool = p.dialect()
+
 	slo, err := parseGoodput(o.goodput)
-	errs = append(errs, err)
-	decode, err := config.ParseDecodeOptions(o.decodeOptions)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("--decode-options: %w", err))
-	}
-	defDuration := time.Minute
-	if o.numRequests > 0 {
-		defDuration = 0
-	}
-	duration, err := parseDurationFlag("duration", o.duration, defDuration)
-	errs = append(errs, err)
-	warmup, err := parseDurationFlag("warmup", o.warmup, 0)
-	errs = append(errs, err)
-	drain, err := parseDurationFlag("drain", o.drain, 0)
-	errs = append(errs, err)
-	u, err := url.Parse(o.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--url: want http(s)://host[:port][/v1], got %q", o.url))
-		u = &url.URL{}
-	}
-	sources := 0
-	for _, set := range []bool{o.dataset != "", o.inputTokens > 0, o.prompt != ""} {
-		if set {
-			sources++
-		}
-	}
-	if sources > 1 {
-		errs = append(errs, errors.New("give at most one of --dataset, --input-tokens and --prompt"))
-	}
-	errs = append(errs, checkKindFlags(o))
-	if err := errors.Join(errs...); err != nil {
-		return lo, probe.Endpoint{}, config.Workload{}, err
+	p.fail(err)
+	p.resolveProfile()
+	p.resolveTarget()
+	lo := p.resolveLoad()
+	w := p.resolveWorkload(p.ep.Kind)
+	p.resolveOutputs(&lo, p.ep.Kind)
+	p.fail(checkKindFlags(o, p.ep.Kind))
+	u, ep := p.u, p.ep
+	if err := errors.Join(p.errs...); err != nil {
+		return load.Options{}, probe.Endpoint{}, config.Workload{}, err
 	}
 
-	mode := o.mode
-	if mode == "" {
-		mode = load.ModeThroughput
-		if len(rates) > 0 {
-			mode = load.ModeRate
-		}
-	}
-	lo = load.Options{
-		Mode:           mode,
-		Arrival:        o.arrival,
-		Duration:       duration,
-		NumRequests:    o.numRequests,
-		Warmup:         warmup,
-		Drain:          drain,
-		MaxInFlight:    o.maxInFlight,
-		StopErrorRatio: o.stopErrorRatio,
-		SLO:            slo,
-		ErrorRatio:     o.errorRatio,
-		LagThreshold:   o.lagThreshold,
-		Seed:           o.seed,
-		Name:           "bench",
-		Phase:          "bench",
-		Target:         u.Host,
-		Model:          o.model,
-		Kind:           o.kind,
-	}
-	switch mode {
-	case load.ModeRate:
-		lo.Rates = rates
-		if o.concurrency > 0 {
-			lo.MaxInFlight = o.concurrency
-		}
-	case load.ModeThroughput:
-		lo.VUs = max(o.concurrency, 1)
-		lo.MaxInFlight = max(lo.MaxInFlight, lo.VUs)
-	case load.ModeSweep:
-		lo.MaxVUs, lo.NumRates = o.maxVUs, o.numRates
-		lo.MaxInFlight = max(lo.MaxInFlight, lo.MaxVUs)
-	}
-	if mode != load.ModeRate && len(rates) > 0 {
-		return lo, probe.Endpoint{}, config.Workload{}, fmt.Errorf("--rates is for rate mode, not %s", mode)
+	lo.StopErrorRatio = o.stopErrorRatio
+	lo.SLO = slo
+	lo.ErrorRatio = o.errorRatio
+	lo.LagThreshold = o.lagThreshold
+	lo.Seed = o.seed
+	lo.Name, lo.Phase = "bench", "bench"
+	lo.Target, lo.Model, lo.Kind = u.Host, ep.Model, ep.Kind
+	if s := o.timeScale; s > 0 {
+		scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * s) }
+		lo.Duration, lo.Warmup, lo.Drain = scale(lo.Duration), scale(lo.Warmup), scale(lo.Drain)
 	}
 
-	w := config.Workload{
-		Name:         "bench",
-		Prompt:       o.prompt,
-		InputTokens:  o.inputTokens,
-		Dataset:      o.dataset,
-		OutputTokens: decode,
-		PrefixCache:  config.PrefixCacheCold,
-		Seed:         o.seed,
-		Tokenizer:    o.tokenizer,
-		BatchSize:    o.batchSize,
-		Dimensions:   o.dimensions,
-		Documents:    o.documents,
-		Query:        o.query,
-		Images:       o.images,
-	}
-	if sources == 0 {
-		w.Prompt = config.DefaultPrompt
-	}
 	prompt := "fixed"
 	switch {
 	case w.Dataset != "":
@@ -280,36 +302,29 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 	case w.InputTokens > 0:
 		prompt = "synthetic"
 	}
+	d := w.OutputTokens
 	lo.Workload = load.WorkloadInfo{
 		Name: w.Name, Prompt: prompt, Dataset: w.Dataset, InputTokens: w.InputTokens, PrefixCache: w.PrefixCache,
-		Output: load.DecodeOptions{NumTokens: decode.NumTokens, MaxTokens: decode.MaxTokens, MinTokens: decode.MinTokens, Variance: decode.Variance},
+		Output: load.DecodeOptions{NumTokens: d.NumTokens, MaxTokens: d.MaxTokens, MinTokens: d.MinTokens, Variance: d.Variance},
 	}
-	ep := probe.Endpoint{
-		Name:               u.Host,
-		URL:                o.url,
-		Model:              o.model,
-		Kind:               o.kind,
-		APIKey:             o.apiKey,
-		Timeout:            o.timeout,
-		Stream:             true,
-		SupportsMinTokens:  o.ignoreEOS,
-		InsecureSkipVerify: o.insecure,
-		RerankPath:         o.rerankPath,
+	if x.datasetShown != "" {
+		lo.Workload.Dataset = x.datasetShown
 	}
+	o.url, o.kind = ep.URL, ep.Kind
 	return lo, ep, w, nil
 }
 
 // checkKindFlags checks the flags of the vision, embeddings and rerank
-// kinds.
-func checkKindFlags(o *benchOptions) error {
+// kinds against the resolved kind.
+func checkKindFlags(o *benchOptions, kind string) error {
 	var errs []error
 	switch {
-	case o.kind == config.KindVision && len(o.images) == 0:
+	case kind == config.KindVision && len(o.images) == 0:
 		errs = append(errs, errors.New("--kind vision needs at least one --image"))
-	case o.kind != config.KindVision && len(o.images) > 0:
+	case kind != config.KindVision && len(o.images) > 0:
 		errs = append(errs, errors.New("--image is only sent with --kind vision"))
 	}
-	if o.kind == config.KindEmbeddings {
+	if kind == config.KindEmbeddings {
 		if o.batchSize < 1 || o.batchSize > config.MaxBatchSize {
 			errs = append(errs, fmt.Errorf("--batch-size: must be between 1 and %d", config.MaxBatchSize))
 		}
@@ -317,16 +332,10 @@ func checkKindFlags(o *benchOptions) error {
 			errs = append(errs, fmt.Errorf("--dimensions: must be between 0 and %d", config.MaxDimensions))
 		}
 	}
-	if o.kind == config.KindRerank {
+	if kind == config.KindRerank {
 		if o.documents < 1 || o.documents > config.MaxDocuments {
 			errs = append(errs, fmt.Errorf("--documents: must be between 1 and %d", config.MaxDocuments))
 		}
-		if !strings.HasPrefix(o.rerankPath, "/") || strings.ContainsAny(o.rerankPath, "?# ") {
-			errs = append(errs, fmt.Errorf("--rerank-path: want a path such as /v1/rerank, got %q", o.rerankPath))
-		}
-	}
-	if o.tokenizer != "" && o.inputTokens <= 0 {
-		errs = append(errs, errors.New("--tokenizer sizes --input-tokens prompts: give --input-tokens too"))
 	}
 	return errors.Join(errs...)
 }
@@ -350,7 +359,7 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 		return exitError
 	}
-	gen, err := workload.NewForKind(&w, o.kind)
+	gen, err := benchGenerator(g.stderr, &w, o)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 		return exitError
@@ -385,6 +394,9 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 			return exitError
 		}
 		sinks = append(sinks, aw)
+	}
+	if o.extras != nil && o.extras.samples != nil {
+		sinks = append(sinks, o.extras.samples) // other tools' result formats
 	}
 	if len(sinks) > 0 {
 		lo.Sink = sinks
@@ -461,6 +473,7 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 			code = max(code, exitError)
 		}
 	}
+	code = max(code, writeResultFormats(g.stderr, o, res))
 	if o.jsonOut {
 		_, _ = g.stdout.Write(b)
 	} else {
