@@ -80,6 +80,7 @@ type benchOptions struct {
 	// inference-benchmarker.
 	modelName, tokenizerName, benchmarkKind, profile, promptOptions, datasetFile string
 	vus                                                                          int
+	noConsole                                                                    bool
 
 	resultFormats []string
 
@@ -193,6 +194,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	alias(toolVLLM, "metric-percentiles", "Percentiles of those metrics in the vLLM-format result (default 99); the table shows p50, p90, p95 and p99.").StringVar(&o.metricPercentiles)
 	flag("timeline-file", "Save every request (scheduled and actual start, TTFT, end, tokens, result) as JSON lines to this file.").StringVar(&o.timelineFile)
 	flag("data-dir", "Also archive the run (result and timeline) in this llmprobe data directory.").StringVar(&o.dataDir)
+	alias(toolIB, "no-console", "No live progress display: as --progress never.").BoolVar(&o.noConsole)
 	flag("progress", "Live progress on stderr: auto (a refreshed line on a terminal, a plain line every 5s otherwise), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
 	flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
 	return o

@@ -90,7 +90,7 @@ var toolFlags = []struct {
 	tool  string
 	flags []string
 }{
-	{toolIB, []string{"tokenizer-name", "model-name", "benchmark-kind", "profile", "prompt-options"}},
+	{toolIB, []string{"tokenizer-name", "model-name", "benchmark-kind", "profile", "prompt-options", "no-console"}},
 	{toolGPUStack, []string{"server-url", "embeddings", "max-completion-tokens", "request-timeout"}},
 	{toolVLLM, []string{"base-url", "endpoint", "backend", "request-rate", "burstiness", "num-prompts", "max-concurrency",
 		"dataset-name", "dataset-path", "random-input-len", "random-output-len", "save-result", "result-dir", "result-filename",
@@ -110,6 +110,8 @@ func (o *benchOptions) given(name string) bool {
 		return o.profile != ""
 	case "prompt-options":
 		return o.promptOptions != ""
+	case "no-console":
+		return o.noConsole
 	case "server-url":
 		return o.serverURL != ""
 	case "embeddings":
@@ -1175,6 +1177,12 @@ func (p *planner) resolveOutputs(lo *load.Options, kind string) {
 	o, x := p.o, p.x
 	if o.saveResult && o.resultFile != "" && o.resultFile != x.savePath {
 		p.failf("give one of --result-file and --save-result")
+	}
+	if o.noConsole {
+		if o.progress == "always" {
+			p.failf("--no-console and --progress always disagree")
+		}
+		o.progress = "never"
 	}
 	if (o.resultDir != "" || o.resultFilename != "") && !o.saveResult {
 		p.failf("--result-dir and --result-filename say where --save-result saves: add --save-result")

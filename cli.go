@@ -10,7 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
+	texttemplate "text/template"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -40,7 +44,9 @@ const (
 
 const defaultListen = ":9750"
 
-// globals are the flags every command shares.
+// globals are what the commands share: the daemon's flags (run and demo
+// have them, see addDaemonFlags), the log flags (run, demo, sim) and the
+// outputs.
 type globals struct {
 	log     *promslog.Config
 	web     *web.FlagConfig
@@ -56,47 +62,106 @@ type globals struct {
 	sigs         chan os.Signal // nil: the real signals
 }
 
+// daemonFlags are the flags of the commands that run the daemon (run,
+// demo). They used to be the application's, so every command's help
+// listed them; each command now has the flags it uses.
+type daemonFlags struct {
+	log          *promslog.Config
+	web          *web.FlagConfig
+	metrics      string
+	gpu          bool
+	grace        time.Duration
+	gpuEvery     time.Duration
+	unauthWrites bool
+}
+
+// addLogFlags adds promslog's --log.level and --log.format to a command
+// (promslogflag.AddFlags only takes the application).
+func addLogFlags(cmd *kingpin.CmdClause, c *promslog.Config) {
+	c.Level = promslog.NewLevel()
+	cmd.Flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(c.Level)
+	c.Format = promslog.NewFormat()
+	cmd.Flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("logfmt").HintOptions(promslog.FormatFlagOptions...).SetValue(c.Format)
+}
+
+func addDaemonFlags(cmd *kingpin.CmdClause) *daemonFlags {
+	d := &daemonFlags{log: &promslog.Config{}}
+	addLogFlags(cmd, d.log)
+	d.web = kingpinflag.AddFlags(cmd, defaultListen)
+	cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&d.metrics)
+	cmd.Flag("collector.gpu", "Export NVML GPU metrics (--no-collector.gpu to disable).").Default("true").BoolVar(&d.gpu)
+	cmd.Flag("web.enable-unauthenticated-writes", "Allow write endpoints (/-/reload, starting soaks) without authentication in --web.config.file.").Default("false").BoolVar(&d.unauthWrites)
+	cmd.Flag("soak.gpu-sample-interval", "How often soaks sample GPU utilization and VRAM into their results (0 disables).").Default("1s").DurationVar(&d.gpuEvery)
+	cmd.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&d.grace)
+	return d
+}
+
+func (g *globals) useDaemonFlags(d *daemonFlags) {
+	g.log, g.web, g.metrics, g.gpu, g.grace, g.gpuEvery, g.unauthWrites = d.log, d.web, d.metrics, d.gpu, d.grace, d.gpuEvery, d.unauthWrites
+}
+
 func run(args []string) int {
 	return runWith(args, os.Stdout, os.Stderr, nil)
 }
 
-// runWith is run with its outputs and signals injectable for tests.
-func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
+// newApp builds the command line: the application and its commands.
+type cliApp struct {
+	app                        *kingpin.Application
+	daemonCmd, demoCmd, simCmd *kingpin.CmdClause
+	benchCmd, checkCmd         *kingpin.CmdClause
+	runFlags, demoFlags        *daemonFlags
+	simLog                     *promslog.Config
+	configFile                 *string
+	demoOpts                   *demoOptions
+	simOpts                    *simOptions
+	benchOpts                  *benchOptions
+	checkFiles                 *[]string
+}
+
+func newApp(stderr io.Writer) *cliApp {
+	c := &cliApp{}
 	app := kingpin.New("llmprobe", "Prometheus-native prober and load tester for OpenAI-compatible model servers.")
+	c.app = app
 	app.Version(version.Print("llmprobe"))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
+
+	c.daemonCmd = app.Command("run", "Run the daemon: scheduled probes, /metrics (the default command).").Default()
+	c.configFile = c.daemonCmd.Flag("config.file", "llmprobe configuration file.").Default("llmprobe.yaml").String()
+	c.runFlags = addDaemonFlags(c.daemonCmd)
+
+	c.demoCmd = app.Command("demo", "Run the daemon against a built-in simulated model server (no GPU, no model needed).")
+	c.demoOpts = addDemoFlags(c.demoCmd)
+	c.demoFlags = addDaemonFlags(c.demoCmd)
+
+	c.simCmd = app.Command("sim", "Run only the simulated OpenAI-compatible model server.")
+	c.simOpts = addSimFlags(c.simCmd)
+	c.simLog = &promslog.Config{}
+	addLogFlags(c.simCmd, c.simLog)
+
+	c.benchCmd = app.Command("bench", "Run one load test from the shell (rate, throughput or sweep) and print a Serving Benchmark Result. Takes the flags of vLLM bench serve, GPUStack benchmark_serving.py and inference-benchmarker too: those marked [tool] have that tool's meaning, and using them applies its defaults.")
+	c.benchOpts = addBenchFlags(c.benchCmd)
+
+	c.checkCmd = app.Command("check-config", "Validate config files; print every problem with file, line and field.")
+	c.checkFiles = c.checkCmd.Arg("file", "Config files to check.").Required().ExistingFiles()
+
+	app.UsageTemplate(usageTemplate)
+	app.UsageFuncs(texttemplate.FuncMap{"BenchFlagGroups": benchFlagGroups(c.benchOpts.groups)})
+	return c
+}
+
+// runWith is run with its outputs and signals injectable for tests.
+func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
+	c := newApp(stderr)
+	app := c.app
 	// kingpin calls terminate after --help or --version; parsing goes on
 	// afterwards, so remember it and stop there.
 	terminated := false
 	app.Terminate(func(int) { terminated = true })
 
 	g := &globals{log: &promslog.Config{}, stdout: stdout, stderr: stderr, sigs: sigs}
-	promslogflag.AddFlags(app, g.log)
-	g.web = kingpinflag.AddFlags(app, defaultListen)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&g.metrics)
-	app.Flag("collector.gpu", "Export NVML GPU metrics (--no-collector.gpu to disable).").Default("true").BoolVar(&g.gpu)
-	app.Flag("web.enable-unauthenticated-writes", "Allow write endpoints (/-/reload, starting soaks) without authentication in --web.config.file.").Default("false").BoolVar(&g.unauthWrites)
-	app.Flag("soak.gpu-sample-interval", "How often soaks sample GPU utilization and VRAM into their results (0 disables).").Default("1s").DurationVar(&g.gpuEvery)
-	app.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&g.grace)
-
-	daemonCmd := app.Command("run", "Run the daemon: scheduled probes, /metrics (the default command).").Default()
-	configFile := daemonCmd.Flag("config.file", "llmprobe configuration file.").Default("llmprobe.yaml").String()
-
-	demoCmd := app.Command("demo", "Run the daemon against a built-in simulated model server (no GPU, no model needed).")
-	demoOpts := addDemoFlags(demoCmd)
-
-	simCmd := app.Command("sim", "Run only the simulated OpenAI-compatible model server.")
-	simOpts := addSimFlags(simCmd)
-
-	benchCmd := app.Command("bench", "Run one load test from the shell (rate, throughput or sweep) and print a Serving Benchmark Result.")
-	benchOpts := addBenchFlags(benchCmd)
-
-	checkCmd := app.Command("check-config", "Validate config files; print every problem with file, line and field.")
-	checkFiles := checkCmd.Arg("file", "Config files to check.").Required().ExistingFiles()
-
-	cmd, err := app.Parse(args)
+	cmd, err := app.Parse(prepareArgs(app, args))
 	if terminated {
 		return exitOK
 	}
@@ -104,25 +169,148 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 		fmt.Fprintf(stderr, "llmprobe: %v (try --help)\n", err)
 		return exitError
 	}
+	switch cmd {
+	case c.daemonCmd.FullCommand():
+		g.useDaemonFlags(c.runFlags)
+	case c.demoCmd.FullCommand():
+		g.useDaemonFlags(c.demoFlags)
+	case c.simCmd.FullCommand():
+		g.log = c.simLog
+	}
 	g.log.Writer = stderr
 	logger := promslog.New(g.log)
 
 	switch cmd {
-	case checkCmd.FullCommand():
-		return checkConfig(*checkFiles, stdout, stderr)
-	case simCmd.FullCommand():
-		return runSim(logger, g, simOpts)
-	case benchCmd.FullCommand():
-		return runBench(logger, g, benchOpts)
-	case demoCmd.FullCommand():
-		return runDemo(logger, g, demoOpts)
+	case c.checkCmd.FullCommand():
+		return checkConfig(*c.checkFiles, stdout, stderr)
+	case c.simCmd.FullCommand():
+		return runSim(logger, g, c.simOpts)
+	case c.benchCmd.FullCommand():
+		return runBench(logger, g, c.benchOpts)
+	case c.demoCmd.FullCommand():
+		return runDemo(logger, g, c.demoOpts)
 	default:
-		cfg, err := config.LoadFile(*configFile)
+		cfg, err := config.LoadFile(*c.configFile)
 		if err != nil {
 			printConfigError(stderr, err)
 			return exitConfig
 		}
-		return serve(logger, g, cfg, func() (*config.Config, error) { return config.LoadFile(*configFile) })
+		return serve(logger, g, cfg, func() (*config.Config, error) { return config.LoadFile(*c.configFile) })
+	}
+}
+
+// prepareArgs adapts a command line to kingpin: flags written before the
+// command name go after it (they were application flags before each
+// command had its own: "llmprobe --log.level=debug run"), and vLLM's
+// "--goodput ttft:500 tpot:50" (argparse nargs) becomes one --goodput per
+// objective.
+func prepareArgs(app *kingpin.Application, args []string) []string {
+	m := app.Model()
+	cmds := map[string]bool{}
+	takesValue := map[string]bool{}
+	for _, f := range m.Flags {
+		takesValue[f.Name] = !f.IsBoolFlag()
+	}
+	for _, c := range m.Commands {
+		cmds[c.Name] = true
+		for _, f := range c.Flags {
+			takesValue[f.Name] = takesValue[f.Name] || !f.IsBoolFlag()
+		}
+	}
+	out := args
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			if i > 0 && cmds[a] {
+				out = append(append([]string{a}, args[:i]...), args[i+1:]...)
+			}
+			break
+		}
+		if strings.HasPrefix(a, "--") && !strings.Contains(a, "=") && takesValue[a[2:]] {
+			i++ // its value
+		}
+	}
+	if len(out) == 0 || out[0] != "bench" {
+		return out
+	}
+	res := make([]string, 0, len(out))
+	for i := 0; i < len(out); i++ {
+		res = append(res, out[i])
+		if out[i] == "--" {
+			return append(res, out[i+1:]...)
+		}
+		if out[i] != "--goodput" && !strings.HasPrefix(out[i], "--goodput=") {
+			continue
+		}
+		if out[i] == "--goodput" && i+1 < len(out) {
+			i++
+			res = append(res, out[i])
+		}
+		for i+1 < len(out) && goodputItem(out[i+1]) {
+			i++
+			res = append(res, "--goodput", out[i])
+		}
+	}
+	return res
+}
+
+// goodputItem reports whether s is a "key:milliseconds" objective.
+func goodputItem(s string) bool {
+	k, v, ok := strings.Cut(s, ":")
+	if !ok || k == "" || strings.HasPrefix(s, "-") {
+		return false
+	}
+	_, err := strconv.ParseFloat(v, 64)
+	return err == nil
+}
+
+// kingpin has no flag groups: bench's help lists its flags in groups
+// through this template, kingpin's default with the flags section replaced
+// for bench.
+const (
+	kingpinFlagsSection = "{{if .Context.Flags -}}\nFlags:\n{{.Context.Flags|FlagsToTwoColumns|FormatTwoColumns}}\n{{end -}}\n"
+	groupedFlagsSection = `{{if and .Context.SelectedCommand (eq .Context.SelectedCommand.FullCommand "bench") -}}
+{{range BenchFlagGroups .Context.Flags -}}
+{{.Title}} flags:
+{{.Flags|FlagsToTwoColumns|FormatTwoColumns}}
+{{end -}}
+{{else if .Context.Flags -}}
+Flags:
+{{.Context.Flags|FlagsToTwoColumns|FormatTwoColumns}}
+{{end -}}
+`
+)
+
+var usageTemplate = func() string {
+	if !strings.Contains(kingpin.DefaultUsageTemplate, kingpinFlagsSection) {
+		panic("kingpin's usage template changed: update kingpinFlagsSection")
+	}
+	return strings.Replace(kingpin.DefaultUsageTemplate, kingpinFlagsSection, groupedFlagsSection, 1)
+}()
+
+// flagGroup is one group of bench's help.
+type flagGroup struct {
+	Title string
+	Flags []*kingpin.FlagModel
+}
+
+// benchFlagGroups returns the template function that sorts flags into
+// bench's groups, in their order; flags of no group (--help, --version)
+// come last.
+func benchFlagGroups(groups map[string]string) func([]*kingpin.FlagModel) []flagGroup {
+	return func(flags []*kingpin.FlagModel) []flagGroup {
+		out := []flagGroup{{Title: groupTarget}, {Title: groupLoad}, {Title: groupWorkload}, {Title: groupOutput}, {Title: "Other"}}
+		for _, f := range flags {
+			i := slices.IndexFunc(out, func(g flagGroup) bool { return g.Title == groups[f.Name] })
+			if i < 0 {
+				i = len(out) - 1
+			}
+			out[i].Flags = append(out[i].Flags, f)
+		}
+		return slices.DeleteFunc(out, func(g flagGroup) bool { return len(g.Flags) == 0 })
 	}
 }
 
