@@ -240,11 +240,19 @@ func (p *planner) one(setting string, ss ...spelling) (spelling, bool) {
 	}
 	for _, s := range got[1:] {
 		if s.val != got[0].val {
-			p.failf("%s %s and %s %s both set %s: give one of them (or the same value)", got[0].flag, got[0].show, s.flag, s.show, setting)
+			p.failf("%s and %s both set %s: give one of them (or the same value)", got[0], s, setting)
 			break
 		}
 	}
 	return got[0], true
+}
+
+// String shows the flag with its value, as given.
+func (s spelling) String() string {
+	if s.show == "" {
+		return s.flag
+	}
+	return s.flag + " " + s.show
 }
 
 // ibProfile is one of inference-benchmarker's --profile presets
