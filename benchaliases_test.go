@@ -361,3 +361,26 @@ func TestPrepareArgs(t *testing.T) {
 		}
 	}
 }
+
+// The README's "Coming from …" examples plan as they are written.
+func TestReadmeComingFromExamplesPlan(t *testing.T) {
+	readme := string(mustRead(t, filepath.Join(repoDir, "README.md")))
+	_, cachedTok := aliasEnv(t)
+	writeFile(t, filepath.Join(os.Getenv("HF_HOME"), "hub", "models--Qwen--Qwen3-8B", "snapshots", "r1", "tokenizer.json"), mustRead(t, cachedTok))
+	start := strings.Index(readme, "### Coming from inference-benchmarker, GPUStack or vLLM")
+	if start < 0 {
+		t.Fatal("no Coming from section")
+	}
+	section := readme[start:]
+	section = section[:strings.Index(section[4:], "\n### ")+4]
+	examples := regexp.MustCompile("`(llmprobe bench [^`]+)`").FindAllStringSubmatch(section, -1)
+	if len(examples) != 3 {
+		t.Fatalf("%d examples, want one per tool", len(examples))
+	}
+	for _, m := range examples {
+		words := shellWords(strings.ReplaceAll(m[1], `"$KEY"`, "k"))
+		if _, err := planArgs(t, words[2:]...); err != nil {
+			t.Errorf("%s:\n%v", m[1], err)
+		}
+	}
+}
