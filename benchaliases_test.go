@@ -198,7 +198,7 @@ func TestBenchAliasesHonoured(t *testing.T) {
 			}
 		}},
 		{"inference-benchmarker sweep: its default kind", with(ib, "--max-vus", "32", "--num-rates", "5"), func(t *testing.T, p planned) {
-			if p.lo.Mode != load.ModeSweep || p.lo.MaxVUs != 32 || p.lo.NumRates != 5 || p.lo.MaxInFlight != load.DefaultMaxInFlight {
+			if p.lo.Mode != load.ModeSweep || p.lo.MaxVUs != 32 || p.lo.NumRates != 5 || p.lo.MaxInFlight != 32 {
 				t.Errorf("%+v", p.lo)
 			}
 		}},
@@ -245,6 +245,11 @@ func TestBenchAliasesHonoured(t *testing.T) {
 		}},
 		{"llmprobe --mode throughput --max-vus: the users", []string{"--url", "http://h", "--model", "m", "--mode", "throughput", "--max-vus", "8"}, func(t *testing.T, p planned) {
 			if p.lo.VUs != 8 || p.lo.Duration != time.Minute || p.lo.Warmup != 0 {
+				t.Errorf("%+v", p.lo)
+			}
+		}},
+		{"llmprobe sweep: rate steps are not capped at the users", []string{"--url", "http://h", "--model", "m", "--mode", "sweep", "--max-vus", "8"}, func(t *testing.T, p planned) {
+			if p.lo.MaxVUs != 8 || p.lo.MaxInFlight != load.DefaultMaxInFlight || p.lo.Duration != time.Minute {
 				t.Errorf("%+v", p.lo)
 			}
 		}},

@@ -145,7 +145,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	alias(toolVLLM, "request-rate", "Requests per second, Poisson arrivals (as --burstiness 1); inf (its default) sends them all at once: --num-prompts requests at --max-concurrency.").StringVar(&o.requestRate)
 	flag("arrival", "Spacing of open-loop arrivals: constant (default) or poisson. Also --burstiness.").EnumVar(&o.arrival, load.ArrivalConstant, load.ArrivalPoisson)
 	alias(toolVLLM, "burstiness", "1 (Poisson arrivals, its default) or inf (constant spacing); gamma arrivals (other values) are not available.").StringVar(&o.burstiness)
-	flag("max-vus", fmt.Sprintf("Sweep: the users of its throughput phase (default %d, inference-benchmarker's 128). Throughput mode: the users (inference-benchmarker's meaning; as --concurrency). Rate mode: the in-flight cap, arrivals beyond it dropped and counted (as inference-benchmarker skips them).", load.DefaultMaxVUs)).IntVar(&o.maxVUs)
+	flag("max-vus", fmt.Sprintf("Sweep: the users of its throughput phase (default %d, inference-benchmarker's 128; with its flags also the in-flight cap of the rate steps, as it caps them). Throughput mode: the users (inference-benchmarker's meaning; as --concurrency). Rate mode: the in-flight cap, arrivals beyond it dropped and counted (as inference-benchmarker skips them).", load.DefaultMaxVUs)).IntVar(&o.maxVUs)
 	flag("num-rates", fmt.Sprintf("Rate steps of a sweep (default %d).", load.DefaultNumRates)).IntVar(&o.numRates)
 	flag("num-requests", "Measured requests per step (GPUStack's --num-requests too); with no --duration, the run lasts until they are done. Also --num-prompts.").IntVar(&o.numRequests)
 	alias(toolVLLM, "num-prompts", "Requests to send (default 1000).").IntVar(&o.numPrompts)

@@ -679,7 +679,13 @@ func (p *planner) resolveLoad() load.Options {
 		}
 		lo.NumRates = o.numRates
 		lo.MaxInFlight = o.maxInFlight
-		if lo.MaxInFlight == 0 {
+		switch {
+		case lo.MaxInFlight != 0:
+		case ib:
+			// inference-benchmarker caps its rate steps at --max-vus too.
+			lo.MaxInFlight = lo.MaxVUs
+			p.note("inference-benchmarker's rate steps: at most --max-vus (%d) in flight, arrivals past it dropped and counted", lo.MaxVUs)
+		default:
 			lo.MaxInFlight = max(load.DefaultMaxInFlight, lo.MaxVUs)
 		}
 	}
