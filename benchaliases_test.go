@@ -336,6 +336,7 @@ func TestBenchAliasConflictsAndImpossibleCombinations(t *testing.T) {
 		{[]string{"--url", "http://h", "--model", "m", "--mode", "throughput", "--arrival", "poisson"}, "--arrival poisson spaces open-loop arrivals; a throughput run has none"},
 		{[]string{"--url", "http://h", "--model", "m", "--rates", "1", "--num-rates", "5"}, "--num-rates is for sweeps, not rate mode"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--no-console", "--progress", "always", "--dataset-file", "data.json"}, "--no-console and --progress always disagree"},
+		{[]string{"--base-url", "http://h", "--model", "m", "--random-input-len", "5", "--prompt", "hi"}, "--dataset-name random makes synthetic prompts"},
 		{[]string{"--model", "m"}, "--url is required (or --base-url, --server-url)"},
 		{[]string{"--url", "http://h"}, "--model is required (or --model-name)"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--benchmark-kind", "throughput"}, "inference-benchmarker's default prompts: --dataset-file share_gpt_filtered_small.json"},

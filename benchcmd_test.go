@@ -174,3 +174,47 @@ func TestBenchPlanErrors(t *testing.T) {
 		t.Errorf("redact %s", redactURL("http://u:p@h:8000/v1"))
 	}
 }
+
+// vLLM's --save-result: our result in --result-dir under vLLM's file name,
+// and with --result-format vllm its JSON beside it, holding the chosen
+// metrics and percentiles.
+func TestBenchSaveResultVLLM(t *testing.T) {
+	url := strings.TrimSuffix(benchSim(t, sim.Config{TTFT: 2 * time.Millisecond, ITL: time.Millisecond, OutputTokens: 64}), "/v1")
+	dir := filepath.Join(t.TempDir(), "res")
+	code, _, errOut := bench(t, nil, "--base-url", url, "--endpoint", "/v1/chat/completions", "--model", sim.DefaultModel,
+		"--num-prompts", "6", "--max-concurrency", "2", "--random-input-len", "16", "--random-output-len", "4",
+		"--save-result", "--result-dir", dir, "--result-format", "vllm", "--percentile-metrics", "ttft,e2el", "--metric-percentiles", "50,90",
+		"--progress", "never")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	ours, _ := filepath.Glob(filepath.Join(dir, "openai-chat-infqps-concurrency2-"+sim.DefaultModel+"-*.json"))
+	var primary, vl string
+	for _, f := range ours {
+		if strings.HasSuffix(f, ".vllm.json") {
+			vl = f
+		} else {
+			primary = f
+		}
+	}
+	if primary == "" || vl == "" {
+		t.Fatalf("files in %s: %v", dir, ours)
+	}
+	var res load.Result
+	if b, err := os.ReadFile(primary); err != nil || json.Unmarshal(b, &res) != nil {
+		t.Fatalf("%s: %v", primary, err)
+	}
+	// --random-output-len 4 is sent as max_tokens (and, vLLM's ignore_eos
+	// for random datasets, min_tokens): the simulator's 64 tokens are cut to 4.
+	if res.Summary.Successful != 6 || res.Context.VUs != 2 || res.Summary.OutputLen.Max != 4 || res.Kind != "chat" {
+		t.Errorf("result %+v", res.Summary)
+	}
+	var v map[string]any
+	if b, err := os.ReadFile(vl); err != nil || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("%s: %v", vl, err)
+	}
+	if v["completed"] != 6.0 || v["num_prompts"] != 6.0 || v["max_concurrency"] != 2.0 || v["request_rate"] != "inf" || v["p90_ttft_ms"] == nil ||
+		v["p50_e2el_ms"] == nil || v["p99_ttft_ms"] != nil || v["mean_itl_ms"] != nil {
+		t.Errorf("vLLM result %v", v)
+	}
+}

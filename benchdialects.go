@@ -918,6 +918,10 @@ func (p *planner) resolveWorkload(kind string) config.Workload {
 		p.failf("--input-tokens: must be positive")
 	}
 
+	if random && (o.prompt != "" || w.Dataset != "") {
+		p.failf("--dataset-name random makes synthetic prompts of --random-input-len tokens: drop --prompt and --dataset")
+	}
+
 	// One source of prompts.
 	sources := 0
 	for _, set := range []bool{w.Dataset != "", w.InputTokens > 0, o.prompt != ""} {
