@@ -89,8 +89,15 @@ func TestQualifyThresholds(t *testing.T) {
 // output tokens per request.
 func TestSweepDetectedMaxIsHighestQualifyingRate(t *testing.T) {
 	const tokens = 4
-	res := run(Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 3, Duration: 600 * time.Millisecond, Seed: 1},
-		&fakeSender{latency: 20 * time.Millisecond, tokens: tokens})
+	r, err := New(&fakeSender{latency: 20 * time.Millisecond, tokens: tokens}, fixedRequests{},
+		Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 3, Duration: 600 * time.Millisecond, Seed: 1}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.Run(context.Background())
+	if p := r.Progress(); p.Steps != 4 {
+		t.Errorf("progress shows %d steps, want the throughput phase and 3 rates", p.Steps)
+	}
 	if res.MaxThroughput == nil || len(res.Steps) < 3 {
 		t.Fatalf("sweep ended early (%s): %d steps", res.StopReason, len(res.Steps))
 	}
