@@ -135,8 +135,8 @@ func TestBenchAliasesHonoured(t *testing.T) {
 				t.Errorf("%+v %+v", p.w, p.ep)
 			}
 		}},
-		{"vLLM sharegpt dataset", with(vllm, "--dataset-name", "sharegpt", "--dataset-path", "data.json", "--num-prompts", "5"), func(t *testing.T, p planned) {
-			if p.w.Dataset != "data.json" || p.w.InputTokens != 0 || p.ep.SupportsMinTokens || p.w.OutputTokens.NumTokens != config.DefaultNumTokens {
+		{"vLLM sharegpt dataset", with(vllm, "--dataset-name", "sharegpt", "--dataset-path", "data.json", "--num-prompts", "5", "--decode-options", "num_tokens=50"), func(t *testing.T, p planned) {
+			if p.w.Dataset != "data.json" || p.w.InputTokens != 0 || p.ep.SupportsMinTokens || p.w.OutputTokens.NumTokens != 50 {
 				t.Errorf("%+v %+v", p.w, p.ep)
 			}
 		}},
@@ -337,6 +337,7 @@ func TestBenchAliasConflictsAndImpossibleCombinations(t *testing.T) {
 		{[]string{"--url", "http://h", "--model", "m", "--rates", "1", "--num-rates", "5"}, "--num-rates is for sweeps, not rate mode"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--no-console", "--progress", "always", "--dataset-file", "data.json"}, "--no-console and --progress always disagree"},
 		{[]string{"--base-url", "http://h", "--model", "m", "--random-input-len", "5", "--prompt", "hi"}, "--dataset-name random makes synthetic prompts"},
+		{[]string{"--base-url", "http://h", "--model", "m", "--dataset-name", "sharegpt", "--dataset-path", "data.json"}, "give --decode-options num_tokens=N"},
 		{[]string{"--model", "m"}, "--url is required (or --base-url, --server-url)"},
 		{[]string{"--url", "http://h"}, "--model is required (or --model-name)"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--benchmark-kind", "throughput"}, "inference-benchmarker's default prompts: --dataset-file share_gpt_filtered_small.json"},

@@ -994,6 +994,9 @@ func (p *planner) resolveWorkload(kind string) config.Workload {
 	case random:
 		def = "num_tokens=" + strconv.Itoa(vllmDefaultOutputLen)
 	}
+	if o.datasetName == "sharegpt" && len(decs) == 0 {
+		p.failf("--dataset-name sharegpt: vLLM asks each prompt for its reference answer's length; llmprobe asks one length of every request: give --decode-options num_tokens=N")
+	}
 	if d, ok := p.one("the output lengths", decs...); ok {
 		w.OutputTokens = d.val.(config.DecodeOptions)
 	} else {
