@@ -165,7 +165,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	group = groupWorkload
 	flag("dataset", "Prompts file: JSON lines (*.jsonl: a string, {\"prompt\": ...}, {\"messages\": [...]} or a message list per line) or ShareGPT JSON. With --dataset-file, inference-benchmarker's meaning: a Hugging Face dataset (org/name) holding that file, from the local cache. Also --dataset-file, --dataset-path.").StringVar(&o.dataset)
 	alias(toolIB, "dataset-file", "Prompts file: a local file, else that file of --dataset (default hlarcher/inference-benchmarker) in the local Hugging Face cache; ShareGPT or inference-benchmarker's {\"conversations\": [{\"role\", \"content\"}]} JSON.").StringVar(&o.datasetFile)
-	alias(toolVLLM, "dataset-name", "random (synthetic prompts of --random-input-len tokens; its default) or sharegpt (--dataset-path).").StringVar(&o.datasetName)
+	alias(toolVLLM, "dataset-name", "random (synthetic prompts of --random-input-len tokens; its default) or sharegpt (--dataset-path, with --decode-options: llmprobe asks one output length of every request).").StringVar(&o.datasetName)
 	alias(toolVLLM, "dataset-path", "The ShareGPT file of --dataset-name sharegpt.").StringVar(&o.datasetPath)
 	flag("input-tokens", "Synthetic prompts of about this many tokens. Also --random-input-len.").IntVar(&o.inputTokens)
 	alias(toolVLLM, "random-input-len", "Synthetic prompts of this many tokens (--dataset-name random; default 1024).").IntVar(&o.randomInputLen)
