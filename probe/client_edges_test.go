@@ -151,20 +151,49 @@ func TestChunkTrailingData(t *testing.T) {
 }
 
 // TestZeroUsageIsReported protects output tokens and
-// estimated_output_tokens: a usage object that says zero tokens is the
-// server's word (UsageReported), not a missing usage to be replaced by a
-// count of chunks.
+// estimated_output_tokens: a usage object that says zero tokens, or gives
+// one count and leaves the other out, is the server's word (UsageReported),
+// not a missing usage to be replaced by a count of chunks; an empty usage
+// object is no usage.
 func TestZeroUsageIsReported(t *testing.T) {
-	rec := doAgainst(t, Endpoint{Stream: true}, Request{Prompt: "hi", MaxTokens: 4}, func(w http.ResponseWriter, r *http.Request) {
-		sse(w, roleChunk, contentChunk, contentChunk, finishChunk, usageChunk(0, 0), doneEvent)
-	})
-	if rec.Result != ResultSuccess || !rec.UsageReported || rec.OutputTokens != 0 {
-		t.Errorf("usage 0/0: %s, usage reported %v, output tokens %d; want reported, 0", rec.Result, rec.UsageReported, rec.OutputTokens)
+	for _, tc := range []struct {
+		usage    string
+		reported bool
+		output   int
+	}{
+		{`{"prompt_tokens":0,"completion_tokens":0}`, true, 0},
+		{`{"completion_tokens":0}`, true, 0},
+		{`{"prompt_tokens":0}`, true, 0},
+		{`{"prompt_tokens":5,"completion_tokens":3}`, true, 3},
+		{`{}`, false, 2},
+		{`null`, false, 2},
+	} {
+		rec := doAgainst(t, Endpoint{Stream: true}, Request{Prompt: "hi", MaxTokens: 4}, func(w http.ResponseWriter, r *http.Request) {
+			sse(w, roleChunk, contentChunk, contentChunk, finishChunk, `data: {"choices":[],"usage":`+tc.usage+"}\n\n", doneEvent)
+		})
+		if rec.Result != ResultSuccess || rec.UsageReported != tc.reported || rec.OutputTokens != tc.output {
+			t.Errorf("usage %s: %s, usage reported %v, output tokens %d; want %v, %d", tc.usage, rec.Result, rec.UsageReported, rec.OutputTokens, tc.reported, tc.output)
+		}
 	}
-	rec = doAgainst(t, Endpoint{Stream: true}, Request{Prompt: "hi", MaxTokens: 4}, func(w http.ResponseWriter, r *http.Request) {
-		sse(w, roleChunk, contentChunk, contentChunk, finishChunk, `data: {"choices":[],"usage":{}}`+"\n\n", doneEvent)
+}
+
+// TestContinuousUsageUnchanged protects peak output throughput and ITL
+// weights: with continuous usage stats, an output chunk whose running
+// count did not grow still holds one token, not zero.
+func TestContinuousUsageUnchanged(t *testing.T) {
+	withUsage := func(n int) string {
+		return chatChunk(`"content":"a"`, fmt.Sprintf(`,"usage":{"prompt_tokens":3,"completion_tokens":%d}`, n))
+	}
+	rec := doAgainst(t, Endpoint{Stream: true}, Request{Prompt: "hi", MaxTokens: 4}, func(w http.ResponseWriter, r *http.Request) {
+		sse(w, roleChunk, withUsage(1), withUsage(1), withUsage(4), finishChunk, doneEvent)
 	})
-	if rec.Result != ResultSuccess || rec.UsageReported || rec.OutputTokens != 2 {
-		t.Errorf("empty usage object: %s, usage reported %v, output tokens %d; want counted from 2 chunks", rec.Result, rec.UsageReported, rec.OutputTokens)
+	if rec.Result != ResultSuccess || len(rec.Chunks) != 3 {
+		t.Fatalf("%s (%s), %d chunks", rec.Result, rec.Error, len(rec.Chunks))
+	}
+	want := []int32{1, 1, 3}
+	for i, k := range want {
+		if i >= len(rec.ChunkTokens) || rec.ChunkTokens[i] != k {
+			t.Fatalf("chunk tokens %v, want %v", rec.ChunkTokens, want)
+		}
 	}
 }
