@@ -31,6 +31,8 @@
 #                          --exclude-files; paths are relative to the
 #                          package), e.g. '^(kinds|models)\.go$'
 #   MUTANTS_OUT            folder for the JSON reports (a temporary one)
+#   MUTANTS_REV            test a commit (git archive) instead of the working
+#                          tree, e.g. to compare with a run before new tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -122,9 +124,13 @@ pkgs=("$@")
 snap=$(mktemp -d "${TMPDIR:-/tmp}/llmprobe-mutants-XXXXXX")
 trap 'rm -rf "$snap"' EXIT
 mkdir "$snap/src"
-git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do
-  [ -e "$f" ] && printf '%s\0' "$f"
-done | tar --null -T - -cf - | tar -xf - -C "$snap/src"
+if [ -n "${MUTANTS_REV:-}" ]; then
+  git archive "${MUTANTS_REV}" | tar -xf - -C "$snap/src"
+else
+  git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] && printf '%s\0' "$f"
+  done | tar --null -T - -cf - | tar -xf - -C "$snap/src"
+fi
 out="${MUTANTS_OUT:-$snap/reports}"
 mkdir -p "$out"
 
