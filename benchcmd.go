@@ -469,13 +469,16 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	b = append(b, '\n')
-	if o.resultFile != "" {
-		if err := writeFileAtomic(o.resultFile, b); err != nil {
+	if own := o.ownResultFile(); own != "" {
+		if err := writeFileAtomic(own, b); err != nil {
 			fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 			code = max(code, exitError)
 		}
 	}
 	code = max(code, writeResultFormats(g.stderr, o, res))
+	if own := o.ownResultFile(); own != "" && own != o.resultFile {
+		fmt.Fprintf(g.stderr, "llmprobe bench: llmprobe's full result in %s\n", own)
+	}
 	if o.jsonOut {
 		_, _ = g.stdout.Write(b)
 	} else {
@@ -546,6 +549,16 @@ func printErrors(w io.Writer, s *load.Summary, row func(string, any)) {
 			fmt.Fprintf(w, "  %s\n", m)
 		}
 	}
+}
+
+// ownResultFile is where llmprobe's own result JSON goes: --result-file,
+// unless the flags of another tool were used without --result-format, in
+// which case that file holds that tool's shape and ours goes beside it.
+func (o *benchOptions) ownResultFile() string {
+	if o.extras != nil && o.extras.ownPath != "" {
+		return o.extras.ownPath
+	}
+	return o.resultFile
 }
 
 // redactURL drops credentials from a URL before it is printed.

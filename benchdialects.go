@@ -49,6 +49,11 @@ type benchExtras struct {
 	resultDir string
 	// savePath is where --save-result saves (it sets o.resultFile).
 	savePath string
+	// native is the format of the tool whose flags were used when no
+	// --result-format was given: the file that tool would have written
+	// holds its shape, so its scripts and plots read it unchanged, and
+	// llmprobe's own result goes beside it (ownPath).
+	native, ownPath string
 	// formats are the other tools' result formats to write, with what
 	// they record and the per-request samples they need.
 	formats []string
@@ -1252,6 +1257,14 @@ func (p *planner) resolveOutputs(lo *load.Options, kind string) {
 		p.failf("--result-format: %v", err)
 		return
 	}
+	if len(o.resultFormats) == 0 && o.resultFile != "" {
+		native := map[string]string{toolIB: compat.InferenceBenchmarker, toolGPUStack: compat.GPUStack, toolVLLM: compat.VLLM}[p.tool]
+		if native != "" && (native != compat.GPUStack || lo.Mode == load.ModeThroughput) {
+			formats = []string{native}
+			x.native = native
+			x.ownPath = compat.Path(o.resultFile, compat.LLMProbe+"-result")
+		}
+	}
 	if len(formats) > 0 && o.resultFile == "" {
 		p.failf("--result-format %s is written next to the result file: give --result-file (or --save-result)", strings.Join(formats, ","))
 	}
@@ -1390,6 +1403,9 @@ func writeResultFormats(stderr io.Writer, o *benchOptions, res *load.Result) int
 		b, err := compat.Marshal(f, res, x.samples, &x.compat)
 		if err == nil {
 			path := compat.Path(o.resultFile, f)
+			if f == x.native {
+				path = o.resultFile
+			}
 			if err = writeFileAtomic(path, b); err == nil {
 				fmt.Fprintf(stderr, "llmprobe bench: %s result in %s\n", f, path)
 			}

@@ -237,14 +237,20 @@ func TestFieldGuideCommandLines(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("--json: stdout is not the JSON result: %v\n%s", err, out)
 		}
+		// Pasted as it is, the line's --result-file holds GPUStack's
+		// result, so its scripts read it unchanged; ours is beside it.
+		var gs compat.GPUStackResult
 		b, err := os.ReadFile("emb.json")
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || json.Unmarshal(b, &gs) != nil {
+			t.Fatalf("emb.json is not GPUStack's result: %v\n%s", err, b)
 		}
-		var saved load.Result
-		if err := json.Unmarshal(b, &saved); err != nil {
-			t.Fatal(err)
+		if gs.Model != guideGPUStackModel || gs.TotalRequests != 100 || gs.SuccessfulRequests != 100 || gs.Concurrency != 10 {
+			t.Errorf("emb.json: %+v", gs)
 		}
+		if !strings.Contains(errOut, "llmprobe's full result in emb.llmprobe-result.json") {
+			t.Errorf("stderr does not say where our result is:\n%s", errOut)
+		}
+		saved := *readResult(t, "emb.llmprobe-result.json")
 		s := saved.Summary
 		if saved.Kind != "embeddings" || saved.Model != guideGPUStackModel || saved.Mode != load.ModeThroughput ||
 			s.Successful != 100 || s.Failed != 0 || saved.Context.VUs != 10 || saved.Context.NumRequests != 100 ||
@@ -288,7 +294,11 @@ func TestFieldGuideCommandLines(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d\n%s", code, errOut)
 		}
-		res := readResult(t, "rate.json")
+		res := readResult(t, "rate.llmprobe-result.json") // rate.json is inference-benchmarker's
+		var ib compat.IBReport
+		if b, err := os.ReadFile("rate.json"); err != nil || json.Unmarshal(b, &ib) != nil || len(ib.Results) != 4 || ib.Config.BenchmarkKind != "Rate" {
+			t.Errorf("rate.json is not inference-benchmarker's report of 4 rates: %v %+v", err, ib.Config)
+		}
 		if res.Mode != load.ModeRate || len(res.Steps) != 4 || res.Steps[3].OfferedRate != 50 || res.Summary.Successful == 0 ||
 			res.Context.Arrival != load.ArrivalConstant || res.Context.MaxInFlight != 128 || res.Context.WarmupS != 0.03 {
 			t.Errorf("rate run: %+v steps %d", res.Context, len(res.Steps))
