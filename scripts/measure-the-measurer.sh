@@ -4,9 +4,9 @@
 # and at 50 and 200 requests/s, printing measured - injected TTFT and ITL,
 # schedule lag, client CPU per 1,000 output tokens and RSS per stream.
 # The simulator runs in a child process. Extra arguments go to the
-# measurer (see go run ./bench/measurer -h), for example -duration 30s.
+# measurer (see go run ./cmd/measurer -h), for example -duration 30s.
 set -eu
 cd "$(dirname "$0")/.."
 bin="${TMPDIR:-/tmp}/llmprobe-measurer"
-go build -o "$bin" ./bench/measurer
+go build -o "$bin" ./cmd/measurer
 exec "$bin" "$@"

@@ -4,9 +4,9 @@
 // from the injected values, the client's schedule lag, its CPU per 1,000
 // output tokens and its peak memory per in-flight stream.
 //
-//	go run ./bench/measurer                 # the sim in a child process
-//	go run ./bench/measurer -duration 20s -scenarios streams=1000
-//	go run ./bench/measurer -sim-url http://127.0.0.1:8000   # an external `llmprobe sim`
+//	go run ./cmd/measurer                 # the sim in a child process
+//	go run ./cmd/measurer -duration 20s -scenarios streams=1000
+//	go run ./cmd/measurer -sim-url http://127.0.0.1:8000   # an external `llmprobe sim`
 //
 // The simulator runs in its own process (this binary, re-executed), so the
 // client's CPU and memory figures are its own; both still share the
