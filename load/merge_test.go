@@ -2,6 +2,7 @@ package load
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func TestRunSummaryMergesSteps(t *testing.T) {
 		{"e2e max", s.E2E.Max, 310},
 		{"e2e p50", s.E2E.P50, 120},
 		{"e2e p90", s.E2E.P90, 306},   // numpy: 300 + 0.6 × 10
+		{"e2e p95", s.E2E.P95, 308},   // 300 + 0.8 × 10
 		{"e2e p99", s.E2E.P99, 309.6}, // 300 + 0.96 × 10
 		{"ttft count", float64(s.TTFT.Count), 5},
 		{"ttft mean", s.TTFT.Mean, mean},
@@ -236,5 +238,22 @@ func TestMiddleRateShortSteps(t *testing.T) {
 				t.Errorf("middleRate = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestErrorMessageLengthBound protects the summary's error_messages: a
+// message of up to 300 bytes is kept whole, a longer one is cut at 300
+// bytes and marked with "…".
+func TestErrorMessageLengthBound(t *testing.T) {
+	a := newAggregator(probe.SLO{}, time.Unix(0, 0), 1)
+	exact, long := strings.Repeat("e", 300), strings.Repeat("l", 301)
+	a.addMessage("http_5xx", exact)
+	a.addMessage("timeout", long)
+	s := a.summary(time.Second)
+	if m := s.ErrorMessages["http_5xx"]; len(m) != 1 || m[0] != exact {
+		t.Errorf("a 300-byte message became %q", m)
+	}
+	if m := s.ErrorMessages["timeout"]; len(m) != 1 || m[0] != strings.Repeat("l", 300)+"…" {
+		t.Errorf("a 301-byte message became %q", m)
 	}
 }
