@@ -39,7 +39,8 @@ const exitInterrupted = 130
 // kingpin default: their zero value means "not given".
 type benchOptions struct {
 	gpuEvery                 time.Duration
-	url, model, apiKey, kind string
+	url, model, apiKey       string
+	kind                     probe.Kind
 	mode, arrival            string
 	rates                    []string
 	maxVUs, numRates         int
@@ -130,7 +131,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	flag("model", "Model name sent in requests (vLLM's and GPUStack's --model too). Also --model-name.").StringVar(&o.model)
 	alias(toolIB, "model-name", "Model name sent in requests (default: --tokenizer-name).").StringVar(&o.modelName)
 	flag("api-key", "Bearer token (all three tools' --api-key); prefer the LLMPROBE_API_KEY environment variable, which stays out of process listings.").Envar("LLMPROBE_API_KEY").StringVar(&o.apiKey)
-	flag("kind", "Endpoint kind: chat (default), completions, vision (chat with --image), embeddings or rerank. Also --endpoint, --backend, --embeddings.").EnumVar(&o.kind, config.KindChat, config.KindCompletions, config.KindVision, config.KindEmbeddings, config.KindRerank)
+	flag("kind", "Endpoint kind: chat (default), completions, vision (chat with --image), embeddings or rerank. Also --endpoint, --backend, --embeddings.").EnumVar((*string)(&o.kind), string(config.KindChat), string(config.KindCompletions), string(config.KindVision), string(config.KindEmbeddings), string(config.KindRerank))
 	alias(toolGPUStack, "embeddings", "Benchmark embeddings instead of chat: --kind embeddings.").BoolVar(&o.embeddings)
 	flag("timeout", "Timeout of one request (default 60s). Also --request-timeout.").StringVar(&o.timeout)
 	alias(toolGPUStack, "request-timeout", "Timeout of one request in seconds (a bare number, as GPUStack takes it) or a duration.").StringVar(&o.requestTimeout)
@@ -318,7 +319,7 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 
 // checkKindFlags checks the flags of the vision, embeddings and rerank
 // kinds against the resolved kind.
-func checkKindFlags(o *benchOptions, kind string) error {
+func checkKindFlags(o *benchOptions, kind probe.Kind) error {
 	var errs []error
 	switch {
 	case kind == config.KindVision && len(o.images) == 0:

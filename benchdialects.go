@@ -327,7 +327,10 @@ func normURL(s string) string {
 }
 
 // apiPaths are the paths llmprobe sends each kind to (probe's endpointURL).
-var apiPaths = []struct{ suffix, kind string }{
+var apiPaths = []struct {
+	suffix string
+	kind   probe.Kind
+}{
 	{"/v1/chat/completions", config.KindChat},
 	{"/v1/completions", config.KindCompletions},
 	{"/v1/embeddings", config.KindEmbeddings},
@@ -336,7 +339,7 @@ var apiPaths = []struct{ suffix, kind string }{
 // parseEndpoint reads vLLM's --endpoint: the kind it is, the part of the
 // path before llmprobe's API path (a proxy prefix), and for rerank the path
 // itself.
-func parseEndpoint(ep string) (kind, prefix, rerankPath string, err error) {
+func parseEndpoint(ep string) (kind probe.Kind, prefix, rerankPath string, err error) {
 	if !strings.HasPrefix(ep, "/") || strings.ContainsAny(ep, "?# ") {
 		return "", "", "", fmt.Errorf("--endpoint: want an API path such as /v1/completions, got %q", ep)
 	}
@@ -352,13 +355,13 @@ func parseEndpoint(ep string) (kind, prefix, rerankPath string, err error) {
 }
 
 // vllmBackends maps vLLM's --backend values that speak these APIs to kinds.
-var vllmBackends = map[string]string{
+var vllmBackends = map[string]probe.Kind{
 	"openai": config.KindCompletions, "vllm": config.KindCompletions, "openai-chat": config.KindChat,
 	"openai-embeddings": config.KindEmbeddings, "vllm-rerank": config.KindRerank,
 }
 
 // sameAPI treats vision as chat: it is chat with images.
-func sameAPI(k string) string {
+func sameAPI(k probe.Kind) probe.Kind {
 	if k == config.KindVision {
 		return config.KindChat
 	}
@@ -382,7 +385,8 @@ func parseSeconds(flag, s string) (time.Duration, error) {
 // request timeout.
 func (p *planner) resolveTarget() {
 	o := p.o
-	var kindEP, prefix, rerankEP string
+	var kindEP probe.Kind
+	var prefix, rerankEP string
 	if o.endpoint != "" {
 		var err error
 		kindEP, prefix, rerankEP, err = parseEndpoint(o.endpoint)
@@ -415,7 +419,7 @@ func (p *planner) resolveTarget() {
 
 	var kinds []spelling
 	if o.kind != "" {
-		kinds = append(kinds, spelling{"--kind", sameAPI(o.kind), o.kind})
+		kinds = append(kinds, spelling{"--kind", sameAPI(o.kind), string(o.kind)})
 	}
 	kinds = append(kinds, sp(o.embeddings, "--embeddings", config.KindEmbeddings, ""))
 	kinds = append(kinds, sp(kindEP != "", "--endpoint", kindEP, o.endpoint))
@@ -428,7 +432,7 @@ func (p *planner) resolveTarget() {
 	}
 	kind := config.KindChat
 	if k, ok := p.one("the kind", kinds...); ok {
-		kind = k.val.(string)
+		kind = k.val.(probe.Kind)
 		if o.kind == config.KindVision {
 			kind = config.KindVision
 		}
@@ -800,7 +804,7 @@ func resolveIBDataset(repo, file string, localFirst bool) (string, error) {
 
 // resolveWorkload resolves the prompts (dataset, synthetic or fixed), the
 // output lengths and the tokenizer.
-func (p *planner) resolveWorkload(kind string) config.Workload {
+func (p *planner) resolveWorkload(kind probe.Kind) config.Workload {
 	o := p.o
 	w := config.Workload{Name: "bench", PrefixCache: config.PrefixCacheCold, Seed: o.seed, BatchSize: o.batchSize,
 		Dimensions: o.dimensions, Documents: o.documents, Query: o.query, Images: o.images, Prompt: o.prompt}
@@ -1199,7 +1203,7 @@ func pyFloat(v float64) string {
 
 // resolveOutputs resolves the result file (--result-file or vLLM's
 // --save-result), the other tools' result formats and what they record.
-func (p *planner) resolveOutputs(lo *load.Options, kind string) {
+func (p *planner) resolveOutputs(lo *load.Options, kind probe.Kind) {
 	o, x := p.o, p.x
 	if o.saveResult && o.resultFile != "" && o.resultFile != x.savePath {
 		p.failf("give one of --result-file and --save-result")

@@ -58,7 +58,7 @@ func TestBenchPoolingKinds(t *testing.T) {
 			s := res.Summary
 			// Synthetic inputs are cut at word ends nearest the length asked
 			// for, so their total is within a few tokens of it.
-			if res.Kind != tc.kind || s.Successful != 10 || s.Failed != 0 || s.E2E.Count != 10 || s.TTFT.Count != 0 ||
+			if string(res.Kind) != tc.kind || s.Successful != 10 || s.Failed != 0 || s.E2E.Count != 10 || s.TTFT.Count != 0 ||
 				s.OutputTokens != 0 || s.InputTokens == 0 || (tc.input > 0 && (s.InputTokens < tc.input*98/100 || s.InputTokens > tc.input*102/100)) {
 				t.Errorf("result kind %s: %+v", res.Kind, s)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/probe"
 )
 
 // VLLM's percentile metrics (--percentile-metrics).
@@ -41,7 +42,7 @@ type VLLMConfig struct {
 }
 
 // Backend returns vLLM's --backend for an llmprobe kind.
-func Backend(kind string) string {
+func Backend(kind probe.Kind) string {
 	switch kind {
 	case config.KindCompletions:
 		return "openai"
@@ -54,11 +55,11 @@ func Backend(kind string) string {
 }
 
 // pooling reports whether kind has no generated tokens.
-func pooling(kind string) bool { return kind == config.KindEmbeddings || kind == config.KindRerank }
+func pooling(kind probe.Kind) bool { return kind == config.KindEmbeddings || kind == config.KindRerank }
 
 // DefaultPercentileMetrics returns vLLM's --percentile-metrics default for
 // a kind.
-func DefaultPercentileMetrics(kind string) []string {
+func DefaultPercentileMetrics(kind probe.Kind) []string {
 	if pooling(kind) {
 		return []string{"e2el"}
 	}

@@ -12,18 +12,20 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/llmprobe/llmprobe/probe"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
 
-// Endpoint kinds (Target.Kind).
+// Endpoint kinds (Target.Kind): probe's, so that a target's kind is the
+// client's without conversion.
 const (
-	KindChat        = "chat"
-	KindCompletions = "completions"
-	KindVision      = "vision"
-	KindEmbeddings  = "embeddings"
-	KindRerank      = "rerank"
+	KindChat        = probe.Chat
+	KindCompletions = probe.Completions
+	KindVision      = probe.Vision
+	KindEmbeddings  = probe.Embeddings
+	KindRerank      = probe.Rerank
 )
 
 // Soak modes (Soak.Mode).
@@ -125,7 +127,7 @@ type Target struct {
 	URL   string `yaml:"url" json:"url"`
 	Model string `yaml:"model" json:"model"`
 	// Kind is chat (default), completions, vision, embeddings or rerank.
-	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
+	Kind probe.Kind `yaml:"kind,omitempty" json:"kind,omitempty"`
 	// APIKeyFile and APIKeyEnv name where the bearer token is read at load
 	// (and at every reload); at most one may be set. A relative file is
 	// resolved against the config file's directory and stored resolved.
@@ -169,7 +171,7 @@ func (t *Target) Streaming() bool {
 	return streamsByDefault(t.Kind)
 }
 
-func streamsByDefault(kind string) bool {
+func streamsByDefault(kind probe.Kind) bool {
 	switch kind {
 	case "", KindChat, KindCompletions, KindVision:
 		return true

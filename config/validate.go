@@ -29,7 +29,7 @@ var lookupEnv = os.LookupEnv
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
 
 var (
-	kinds    = []string{KindChat, KindCompletions, KindVision, KindEmbeddings, KindRerank}
+	kinds    = []string{string(KindChat), string(KindCompletions), string(KindVision), string(KindEmbeddings), string(KindRerank)}
 	modes    = []string{ModeRate, ModeThroughput, ModeSweep}
 	arrivals = []string{ArrivalConstant, ArrivalPoisson}
 	caches   = []string{PrefixCacheCold, PrefixCacheWarm}
@@ -191,7 +191,7 @@ func (l *loader) validateTarget(t *Target, p string) {
 		}
 	}
 	l.required(p+".model", t.Model == "")
-	l.oneOf(p+".kind", "kind", t.Kind, kinds)
+	l.oneOf(p+".kind", "kind", string(t.Kind), kinds)
 	l.resolveAPIKey(t, p)
 
 	l.positive(p+".timeout", t.Timeout)

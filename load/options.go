@@ -134,7 +134,7 @@ type Options struct {
 	Phase  string // Record.Phase of measured requests; default "soak"
 	Target string
 	Model  string
-	Kind   string
+	Kind   probe.Kind
 
 	// Workload describes what is sent, for the result's context.
 	Workload WorkloadInfo

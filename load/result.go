@@ -23,12 +23,12 @@ const (
 // Result is one run: its context, a summary of every measured request, one
 // entry per step, and for a sweep the detected max throughput.
 type Result struct {
-	ID     string `json:"id,omitempty"` // set by whoever stores it
-	Name   string `json:"name,omitempty"`
-	Target string `json:"target"`
-	Model  string `json:"model"`
-	Kind   string `json:"kind,omitempty"`
-	Mode   string `json:"mode"`
+	ID     string     `json:"id,omitempty"` // set by whoever stores it
+	Name   string     `json:"name,omitempty"`
+	Target string     `json:"target"`
+	Model  string     `json:"model"`
+	Kind   probe.Kind `json:"kind,omitempty"`
+	Mode   string     `json:"mode"`
 
 	Status string `json:"status"`
 	// Passed: the run completed, at least one request succeeded, its
@@ -116,7 +116,7 @@ type Context struct {
 	Workload       WorkloadInfo `json:"workload"`
 	Target         string       `json:"target"`
 	Model          string       `json:"model"`
-	Kind           string       `json:"kind,omitempty"`
+	Kind           probe.Kind   `json:"kind,omitempty"`
 	StepEdges      string       `json:"step_edges"`
 }
 

@@ -26,7 +26,7 @@ type Endpoint struct {
 	Name               string // label value; never the URL
 	URL                string // base URL; a trailing /v1 is tolerated
 	Model              string
-	Kind               string // chat | completions | vision | embeddings | rerank
+	Kind               Kind   // default Chat
 	APIKey             string // sent as a bearer token; never logged
 	Timeout            time.Duration
 	IdleTimeout        time.Duration // longest silence between stream reads
@@ -104,7 +104,7 @@ func NewClient(ep Endpoint) *Client {
 		ep.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if ep.Kind == "" {
-		ep.Kind = "chat"
+		ep.Kind = Chat
 	}
 	if pooling(ep.Kind) {
 		ep.Stream = false // embeddings and rerank answer in one body

@@ -192,7 +192,7 @@ func TestDoCaptures(t *testing.T) {
 	const firstDelay = 50 * time.Millisecond
 	tests := []struct {
 		capture       string
-		kind          string
+		kind          Kind
 		roleOnlyFirst bool
 		in, out       int
 		cached        int
@@ -227,7 +227,7 @@ func TestDoCaptures(t *testing.T) {
 			if rec.Result != ResultSuccess || rec.Error != "" || rec.HTTPStatus != 200 {
 				t.Fatalf("result %s (%q), status %d", rec.Result, rec.Error, rec.HTTPStatus)
 			}
-			wantPath := map[string]string{"chat": "/v1/chat/completions", "completions": "/v1/completions"}[tt.kind]
+			wantPath := map[Kind]string{"chat": "/v1/chat/completions", "completions": "/v1/completions"}[tt.kind]
 			if got.URL.Path != wantPath || got.Method != http.MethodPost {
 				t.Errorf("request %s %s, want POST %s", got.Method, got.URL.Path, wantPath)
 			}

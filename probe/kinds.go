@@ -9,6 +9,19 @@ import (
 	"unicode/utf8"
 )
 
+// Kind is an endpoint's API: which request it is sent and how its
+// response is read. Package config spells the same values in its schema.
+type Kind string
+
+// The endpoint kinds.
+const (
+	Chat        Kind = "chat"
+	Completions Kind = "completions"
+	Vision      Kind = "vision" // chat with image_url parts
+	Embeddings  Kind = "embeddings"
+	Rerank      Kind = "rerank"
+)
+
 // DefaultRerankPath is the rerank API path of vLLM, Jina and llama.cpp.
 // vLLM also serves /rerank and /v2/rerank, the Cohere-style paths.
 const DefaultRerankPath = "/v1/rerank"
@@ -21,7 +34,7 @@ type Message struct {
 
 // pooling reports whether kind answers one JSON body with no generated
 // text: no stream, no TTFT, only latency and input tokens.
-func pooling(kind string) bool { return kind == "embeddings" || kind == "rerank" }
+func pooling(kind Kind) bool { return kind == Embeddings || kind == Rerank }
 
 // contentPart is an OpenAI chat content part: text or an image.
 type contentPart struct {

@@ -112,7 +112,7 @@ func TestKindsAgainstSimulator(t *testing.T) {
 
 	for _, tc := range []struct {
 		name       string
-		kind       string
+		kind       probe.Kind
 		w          config.Workload
 		minTokens  bool // the target supports min_tokens
 		rerankPath string

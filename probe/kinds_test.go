@@ -34,11 +34,12 @@ func TestMalformed200IsProtocol(t *testing.T) {
 	chat := Request{Prompt: "hi", MaxTokens: 4}
 	vision := Request{Prompt: "hi", Images: []string{"data:image/png;base64,iVBORw0KGgo="}, MaxTokens: 4}
 	for _, tc := range []struct {
-		name, kind string
-		stream     bool
-		req        Request
-		body       string
-		want       string // the record's error
+		name   string
+		kind   Kind
+		stream bool
+		req    Request
+		body   string
+		want   string // the record's error
 	}{
 		// Embeddings.
 		{"embeddings invalid JSON", "embeddings", false, emb, `{"data": [`, "invalid JSON response body"},
@@ -95,10 +96,12 @@ func TestMalformed200IsProtocol(t *testing.T) {
 
 func TestPoolingSuccess(t *testing.T) {
 	for _, tc := range []struct {
-		name, kind, body string
-		req              Request
-		input            int
-		reported         bool
+		name     string
+		kind     Kind
+		body     string
+		req      Request
+		input    int
+		reported bool
 	}{
 		{"embeddings (llama.cpp usage)", "embeddings", `{"model":"m","object":"list","usage":{"prompt_tokens":27,"total_tokens":27},"data":[{"embedding":[0.98,-0.07],"index":1,"object":"embedding"},{"embedding":[0.87,0.08],"index":0,"object":"embedding"}]}`,
 			Request{Inputs: []string{"a", "b"}, Dimensions: 2}, 27, true},
@@ -142,7 +145,7 @@ func TestKindURLs(t *testing.T) {
 }
 
 func TestKindBodyErrors(t *testing.T) {
-	for kind, want := range map[string]string{"embeddings": "embeddings request without inputs", "rerank": "rerank request without documents"} {
+	for kind, want := range map[Kind]string{"embeddings": "embeddings request without inputs", "rerank": "rerank request without documents"} {
 		c := newTestClient(t, Endpoint{URL: "http://127.0.0.1:1", Model: "m", Kind: kind})
 		rec := c.Do(context.Background(), Request{Prompt: "x"})
 		if rec.Result != ResultProtocol || !strings.HasSuffix(rec.Error, want) {

@@ -35,7 +35,7 @@ var Results = []Result{
 type Record struct {
 	Target string `json:"target"`
 	Model  string `json:"model"`
-	Kind   string `json:"kind"`
+	Kind   Kind   `json:"kind"`
 	Phase  string `json:"phase"` // probe | soak | warmup
 	Name   string `json:"name"`  // the probe's or soak's configured name
 
@@ -57,14 +57,14 @@ type Record struct {
 	Chunks      []time.Duration `json:"-"`
 	ChunkTokens []int32         `json:"-"`
 
-	InputTokens     int  `json:"input_tokens"`
-	OutputTokens    int  `json:"output_tokens"`
-	ReasoningTokens int  `json:"reasoning_tokens,omitempty"`
-	CachedTokens    int  `json:"cached_tokens,omitempty"`
+	InputTokens     int `json:"input_tokens"`
+	OutputTokens    int `json:"output_tokens"`
+	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
+	CachedTokens    int `json:"cached_tokens,omitempty"`
 	// ColdCacheHit: a cold request (Request.Cold) that the server reported
 	// as served from its prefix cache beyond the template's share.
-	ColdCacheHit bool `json:"cold_cache_hit,omitempty"`
-	UsageReported   bool `json:"usage_reported"` // false: OutputTokens counted from chunks
+	ColdCacheHit  bool `json:"cold_cache_hit,omitempty"`
+	UsageReported bool `json:"usage_reported"` // false: OutputTokens counted from chunks
 
 	// Server-side timings where the server reports them (llama.cpp "timings").
 	ServerPrefill time.Duration `json:"server_prefill_ns,omitempty"`

@@ -207,8 +207,8 @@ func TestNonceFirst(t *testing.T) {
 		{"conversation with a system turn", config.Workload{Dataset: conv}, "You answer in French."},
 		{"prompt", config.Workload{Prompt: "Why is the sky blue?"}, "Why is the sky blue?"},
 	} {
-		for _, kind := range []string{config.KindChat, config.KindCompletions, config.KindVision} {
-			t.Run(tc.name+"/"+kind, func(t *testing.T) {
+		for _, kind := range []probe.Kind{config.KindChat, config.KindCompletions, config.KindVision} {
+			t.Run(tc.name+"/"+string(kind), func(t *testing.T) {
 				w := tc.w
 				if kind == config.KindVision {
 					w.Images = []string{image}

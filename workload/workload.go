@@ -43,7 +43,7 @@ const WordsPerToken = 0.75
 // Generator hands out requests. It is safe for concurrent use.
 type Generator struct {
 	w    config.Workload
-	kind string // "" fills the fields of every kind
+	kind probe.Kind // "" fills the fields of every kind
 
 	entries []dataset.Entry // dataset or fixed prompt
 	synth   *synthetic      // input_tokens
@@ -60,7 +60,7 @@ func New(w *config.Workload) (*Generator, error) { return NewForKind(w, "") }
 
 // NewForKind builds a generator for w whose requests carry only what a
 // target of kind (config.KindChat, ...) sends.
-func NewForKind(w *config.Workload, kind string) (*Generator, error) {
+func NewForKind(w *config.Workload, kind probe.Kind) (*Generator, error) {
 	g := &Generator{w: *w, kind: kind, rng: rand.New(rand.NewPCG(uint64(w.Seed), 0x11a9b0be))}
 	fail := func(err error) (*Generator, error) { return nil, fmt.Errorf("workload %q: %w", w.Name, err) }
 	switch {
@@ -97,7 +97,7 @@ func NewForKind(w *config.Workload, kind string) (*Generator, error) {
 	return g, nil
 }
 
-func (g *Generator) wants(kind string) bool { return g.kind == "" || g.kind == kind }
+func (g *Generator) wants(kind probe.Kind) bool { return g.kind == "" || g.kind == kind }
 
 // Cold reports whether the generator's prompts start with a unique nonce
 // (prefix_cache cold, the default): a server's prefix cache should then

@@ -15,7 +15,7 @@ import (
 
 const tokenizerFixture = "../tokenizer/testdata/bpe-tokenizer.json"
 
-func newGen(t *testing.T, w config.Workload, kind string) *Generator {
+func newGen(t *testing.T, w config.Workload, kind probe.Kind) *Generator {
 	t.Helper()
 	if w.Name == "" {
 		w.Name = "w"
