@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // Endpoint is what the client needs to know of a target. It is built from
@@ -87,6 +84,7 @@ const (
 // connection pool is its own so that one target's load cannot starve another.
 type Client struct {
 	ep   Endpoint
+	kind kindSpec // kinds[ep.Kind]; zero for an unknown kind
 	url  string
 	pool *pool
 	now  func() time.Time
@@ -106,11 +104,13 @@ func NewClient(ep Endpoint) *Client {
 	if ep.Kind == "" {
 		ep.Kind = Chat
 	}
-	if pooling(ep.Kind) {
+	kind := kinds[ep.Kind]
+	if kind.pooling {
 		ep.Stream = false // embeddings and rerank answer in one body
 	}
 	return &Client{
 		ep:   ep,
+		kind: kind,
 		url:  endpointURL(ep),
 		pool: newPool(ep),
 		now:  time.Now,
@@ -126,75 +126,19 @@ func (c *Client) CloseIdle() { c.pool.closeIdle() }
 func endpointURL(ep Endpoint) string {
 	base := strings.TrimRight(ep.URL, "/")
 	base = strings.TrimSuffix(base, "/v1")
-	switch ep.Kind {
-	case "completions":
-		return base + "/v1/completions"
-	case "embeddings":
-		return base + "/v1/embeddings"
-	case "rerank":
-		if ep.RerankPath != "" {
-			return base + ep.RerankPath
-		}
-		return base + DefaultRerankPath
-	default:
-		return base + "/v1/chat/completions"
+	spec, ok := kinds[ep.Kind]
+	if !ok {
+		return base // Body refuses the kind: nothing is sent
 	}
-}
-
-type message struct {
-	Role    string `json:"role"`
-	Content any    `json:"content"` // a string, or content parts (vision)
-}
-
-type streamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-	// vLLM extension: usage in every chunk, so a chunk's token count is known.
-	ContinuousUsageStats bool `json:"continuous_usage_stats,omitempty"`
-}
-
-type requestBody struct {
-	Model         string         `json:"model"`
-	Messages      []message      `json:"messages,omitempty"`
-	Prompt        string         `json:"prompt,omitempty"`
-	MaxTokens     int            `json:"max_tokens,omitempty"`
-	MinTokens     int            `json:"min_tokens,omitempty"`
-	IgnoreEOS     bool           `json:"ignore_eos,omitempty"`
-	Temperature   *float64       `json:"temperature,omitempty"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	return base + spec.path(&ep)
 }
 
 // Body returns the JSON body the client sends for req.
 func (c *Client) Body(req Request) ([]byte, error) {
-	switch c.ep.Kind {
-	case "embeddings":
-		return embeddingsBody(c.ep.Model, req)
-	case "rerank":
-		return rerankBody(c.ep.Model, req)
+	if c.kind.body == nil {
+		return nil, fmt.Errorf("unknown kind %q", c.ep.Kind)
 	}
-	b := requestBody{
-		Model:       c.ep.Model,
-		MaxTokens:   req.MaxTokens,
-		Temperature: req.Temperature,
-		Stream:      c.ep.Stream,
-	}
-	if c.ep.SupportsMinTokens && req.MinTokens > 0 {
-		b.MinTokens = req.MinTokens
-		b.IgnoreEOS = true
-	}
-	if c.ep.Stream {
-		b.StreamOptions = &streamOptions{IncludeUsage: true, ContinuousUsageStats: c.ep.SupportsMinTokens}
-	}
-	switch c.ep.Kind {
-	case "completions":
-		b.Prompt = req.Prompt
-		if req.System != "" {
-			b.Prompt = req.System + "\n\n" + req.Prompt
-		}
-	default:
-		b.Messages = chatMessages(req)
-	}
-	return json.Marshal(b)
+	return c.kind.body(&c.ep, req)
 }
 
 // Causes of the request's own deadlines, told apart from the caller's
@@ -213,17 +157,16 @@ func (c *Client) Do(ctx context.Context, req Request) *Record {
 		rec.Start = c.now()
 		return c.fail(rec, ResultProtocol, fmt.Errorf("encoding request: %w", err))
 	}
-	c.send(ctx, rec, body, c.bodyReader(req))
+	c.send(ctx, rec, body, req)
 	if req.Cold && rec.CachedTokens > ColdCacheFloor {
 		rec.ColdCacheHit = ColdCacheHit(rec, req.TextTokens())
 	}
 	return rec
 }
 
-// send posts body and fills rec from the response. read, when set, reads a
-// successful response's body (embeddings, rerank); else it is read as a
-// chat or completions stream or body.
-func (c *Client) send(ctx context.Context, rec *Record, body []byte, read func(context.Context, *Record, io.Reader)) *Record {
+// send posts body, the encoding of req, and fills rec from the response: a
+// successful one is read by the kind's reader.
+func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request) *Record {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, errTimeout)
 	defer cancel()
 	ctx, cancelIdle := context.WithCancelCause(ctx)
@@ -258,19 +201,7 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, read func(c
 	}
 	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle, idleAfter: c.ep.IdleTimeout}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if read != nil {
-		read(ctx, rec, limited)
-		return rec
-	}
-	if c.ep.Stream {
-		if mediaType != "text/event-stream" {
-			rec.End = c.now()
-			return c.fail(rec, ResultProtocol, fmt.Errorf("expected text/event-stream, got %q", mediaType))
-		}
-		c.readStream(ctx, rec, limited)
-	} else {
-		c.readPlain(ctx, rec, limited)
-	}
+	c.kind.read(c, ctx, rec, req, limited, mediaType)
 	return rec
 }
 
@@ -434,304 +365,4 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		l.idle.Reset(l.idleAfter)
 	}
 	return n, err
-}
-
-// chunk is the part of a streamed chunk we read. Text fields are kept raw:
-// we only need to know whether they are non-empty, and RawMessage reuses its
-// buffer when the struct is reused, so parsing does not allocate per chunk.
-type chunk struct {
-	Choices []struct {
-		Delta struct {
-			Content          json.RawMessage `json:"content"`
-			ReasoningContent json.RawMessage `json:"reasoning_content"`
-			Reasoning        json.RawMessage `json:"reasoning"` // some servers' name for it
-		} `json:"delta"`
-		Text         json.RawMessage `json:"text"` // completions
-		FinishReason json.RawMessage `json:"finish_reason"`
-	} `json:"choices"`
-	Usage   *usage          `json:"usage"`
-	Timings *timings        `json:"timings"` // llama.cpp
-	Error   json.RawMessage `json:"error"`
-}
-
-// usage's details are values, not pointers, so that decoding a usage into a
-// reused one does not allocate (null or absent details read as zero).
-type usage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails struct {
-		ReasoningTokens int `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-}
-
-type timings struct {
-	PromptMS    float64 `json:"prompt_ms"`
-	PredictedMS float64 `json:"predicted_ms"`
-}
-
-func (t *timings) prefill() time.Duration { return msDuration(t.PromptMS) }
-func (t *timings) decode() time.Duration  { return msDuration(t.PredictedMS) }
-
-// msDuration converts milliseconds to a Duration, rounded to the nearest
-// nanosecond (truncation would turn 1.001ms into 1.000999ms).
-func msDuration(ms float64) time.Duration {
-	return time.Duration(math.Round(ms * float64(time.Millisecond)))
-}
-
-// nonEmptyString reports whether raw is a JSON string with content.
-func nonEmptyString(raw json.RawMessage) bool {
-	return len(raw) > 2 && raw[0] == '"'
-}
-
-func (ch *chunk) reset() {
-	for i := range ch.Choices {
-		c := &ch.Choices[i]
-		c.Delta.Content = c.Delta.Content[:0]
-		c.Delta.ReasoningContent = c.Delta.ReasoningContent[:0]
-		c.Delta.Reasoning = c.Delta.Reasoning[:0]
-		c.Text = c.Text[:0]
-		c.FinishReason = c.FinishReason[:0]
-	}
-	ch.Choices = ch.Choices[:0]
-	ch.Usage = nil
-	ch.Timings = nil
-	ch.Error = ch.Error[:0]
-}
-
-// chunkDecoder decodes each event's JSON into one reused chunk. It keeps a
-// json.Decoder across events because json.Unmarshal builds its decoding
-// state afresh on every call (about eight allocations per chunk); the
-// Decoder reuses it, and its buffer, from one event to the next.
-type chunkDecoder struct {
-	ch  chunk
-	u   usage // where a chunk's usage is decoded, instead of a new one
-	rd  bytes.Reader
-	dec *json.Decoder
-	fed int64 // bytes given to dec so far: its offsets count from there
-}
-
-var errTrailingData = errors.New("data after the JSON value")
-
-// decode parses one event's data into d.ch. Like json.Unmarshal, it
-// accepts exactly one JSON value with optional white space around it.
-func (d *chunkDecoder) decode(data []byte) error {
-	if d.dec == nil {
-		d.rd.Reset(nil)
-		d.dec = json.NewDecoder(&d.rd)
-		d.fed = 0
-	}
-	d.ch.reset()
-	// A present usage object is decoded into d.u; null sets the pointer to
-	// nil. The sentinel tells an absent usage (pointer left as it was)
-	// from a present one.
-	d.u = usage{PromptTokens: -1, CompletionTokens: -1}
-	d.ch.Usage = &d.u
-	start := d.fed
-	d.rd.Reset(data)
-	d.fed += int64(len(data))
-	if err := d.dec.Decode(&d.ch); err != nil {
-		d.dec = nil // a Decoder's read and syntax errors are sticky
-		return err
-	}
-	for _, c := range data[d.dec.InputOffset()-start:] {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			d.dec = nil
-			return errTrailingData
-		}
-	}
-	if d.ch.Usage != nil {
-		if d.u.PromptTokens < 0 && d.u.CompletionTokens < 0 {
-			d.ch.Usage = nil // absent, or an empty object
-		}
-		d.u.PromptTokens = max(d.u.PromptTokens, 0) // a field left out: zero
-		d.u.CompletionTokens = max(d.u.CompletionTokens, 0)
-	}
-	return nil
-}
-
-var chunkPool = sync.Pool{New: func() any { return new(chunkDecoder) }}
-
-func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
-	sse := NewSSEReader(body, maxEventBytes)
-	sse.now = c.now
-	dec := chunkPool.Get().(*chunkDecoder)
-	defer chunkPool.Put(dec)
-	ch := &dec.ch
-	chunks := 0    // output-carrying chunks
-	lastUsage := 0 // completion tokens reported so far (continuous usage)
-	done := false
-	for {
-		ev, err := sse.Next()
-		if err != nil {
-			rec.End = c.now()
-			if err == io.EOF {
-				break
-			}
-			c.classifyErr(ctx, rec, err)
-			c.finishTokens(rec, chunks)
-			return
-		}
-		if string(ev.Data) == "[DONE]" {
-			rec.End = ev.At
-			done = true
-			break
-		}
-		// JSON is UTF-8 (RFC 8259), and encoding/json would quietly turn
-		// invalid bytes into U+FFFD, where the server's clients fail.
-		if !utf8.Valid(ev.Data) {
-			rec.End = ev.At
-			c.fail(rec, ResultProtocol, fmt.Errorf("invalid UTF-8 in stream chunk %d", chunks+1))
-			c.finishTokens(rec, chunks)
-			return
-		}
-		if err := dec.decode(ev.Data); err != nil {
-			rec.End = ev.At
-			c.fail(rec, ResultProtocol, fmt.Errorf("invalid JSON in stream chunk %d", chunks+1))
-			c.finishTokens(rec, chunks)
-			return
-		}
-		if len(ch.Error) > 0 && string(ch.Error) != "null" {
-			rec.End = ev.At
-			c.fail(rec, ResultProtocol, fmt.Errorf("error in stream: %s", errorMessage(ch.Error)))
-			c.finishTokens(rec, chunks)
-			return
-		}
-		output, answer := false, false
-		for i := range ch.Choices {
-			cc := &ch.Choices[i]
-			if nonEmptyString(cc.Delta.Content) || nonEmptyString(cc.Text) {
-				output, answer = true, true
-			}
-			if nonEmptyString(cc.Delta.ReasoningContent) || nonEmptyString(cc.Delta.Reasoning) {
-				output = true
-			}
-			if nonEmptyString(cc.FinishReason) {
-				var fr string
-				_ = json.Unmarshal(cc.FinishReason, &fr)
-				rec.FinishReason = fr
-			}
-		}
-		if output {
-			// TTFT: the first chunk carrying output of either kind; a
-			// role-only first chunk has none and does not count.
-			if rec.FirstToken.IsZero() {
-				rec.FirstToken = ev.At
-			}
-			if answer && rec.FirstAnswer.IsZero() {
-				rec.FirstAnswer = ev.At
-			}
-			k := int32(1)
-			if ch.Usage != nil && ch.Usage.CompletionTokens > lastUsage {
-				// continuous usage stats: this chunk's share of the tokens
-				k = int32(ch.Usage.CompletionTokens - lastUsage)
-				lastUsage = ch.Usage.CompletionTokens
-			}
-			rec.Chunks = append(rec.Chunks, ev.At.Sub(rec.Start))
-			if k != 1 || rec.ChunkTokens != nil {
-				if rec.ChunkTokens == nil {
-					rec.ChunkTokens = make([]int32, len(rec.Chunks)-1, cap(rec.Chunks))
-					for i := range rec.ChunkTokens {
-						rec.ChunkTokens[i] = 1
-					}
-				}
-				rec.ChunkTokens = append(rec.ChunkTokens, k)
-			}
-			chunks++
-		}
-		if ch.Usage != nil {
-			c.applyUsage(rec, ch.Usage)
-		}
-		if ch.Timings != nil {
-			rec.ServerPrefill = ch.Timings.prefill()
-			rec.ServerDecode = ch.Timings.decode()
-		}
-	}
-	c.finishTokens(rec, chunks)
-	switch {
-	case done, rec.FinishReason != "":
-		// A body that ends without [DONE] after a finish_reason is complete:
-		// some servers omit the terminator.
-		rec.Result = ResultSuccess
-	default:
-		c.fail(rec, ResultProtocol, errors.New("stream ended without [DONE] or finish_reason"))
-	}
-	if rec.Result == ResultSuccess && chunks == 0 {
-		c.fail(rec, ResultProtocol, errors.New("stream carried no output tokens"))
-	}
-}
-
-func (c *Client) applyUsage(rec *Record, u *usage) {
-	rec.UsageReported = true
-	rec.InputTokens = u.PromptTokens
-	rec.OutputTokens = u.CompletionTokens
-	rec.CachedTokens = u.PromptTokensDetails.CachedTokens
-	rec.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
-}
-
-// finishTokens falls back to counting output chunks when the server sent no
-// usage: an estimate, and the record says so (UsageReported false).
-func (c *Client) finishTokens(rec *Record, chunks int) {
-	if !rec.UsageReported {
-		n := 0
-		if rec.ChunkTokens != nil {
-			for _, k := range rec.ChunkTokens {
-				n += int(k)
-			}
-		} else {
-			n = chunks
-		}
-		rec.OutputTokens = n
-	}
-}
-
-type plainResponse struct {
-	Choices []struct {
-		Message struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
-		} `json:"message"`
-		Text         *string `json:"text"`
-		FinishReason string  `json:"finish_reason"`
-	} `json:"choices"`
-	Usage   *usage          `json:"usage"`
-	Timings *timings        `json:"timings"`
-	Error   json.RawMessage `json:"error"`
-}
-
-func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
-	b, err := io.ReadAll(body)
-	rec.End = c.now()
-	if err != nil {
-		c.classifyErr(ctx, rec, err)
-		return
-	}
-	if !utf8.Valid(b) {
-		c.fail(rec, ResultProtocol, errors.New("invalid UTF-8 in response body"))
-		return
-	}
-	var pr plainResponse
-	if err := json.Unmarshal(b, &pr); err != nil {
-		c.fail(rec, ResultProtocol, errors.New("invalid JSON response body"))
-		return
-	}
-	if len(pr.Error) > 0 && string(pr.Error) != "null" {
-		c.fail(rec, ResultProtocol, fmt.Errorf("error in response: %s", errorMessage(pr.Error)))
-		return
-	}
-	if len(pr.Choices) == 0 {
-		c.fail(rec, ResultProtocol, errors.New("response has no choices"))
-		return
-	}
-	rec.FinishReason = pr.Choices[0].FinishReason
-	if pr.Usage != nil {
-		c.applyUsage(rec, pr.Usage)
-	}
-	if pr.Timings != nil {
-		rec.ServerPrefill = pr.Timings.prefill()
-		rec.ServerDecode = pr.Timings.decode()
-	}
-	rec.Result = ResultSuccess
 }

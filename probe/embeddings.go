@@ -1,9 +1,11 @@
 package probe
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 )
@@ -17,11 +19,18 @@ type embeddingsRequest struct {
 	EncodingFormat string   `json:"encoding_format"`
 }
 
-func embeddingsBody(model string, req Request) ([]byte, error) {
+func embeddingsBody(ep *Endpoint, req Request) ([]byte, error) {
 	if len(req.Inputs) == 0 {
 		return nil, errors.New("embeddings request without inputs")
 	}
-	return json.Marshal(embeddingsRequest{Model: model, Input: req.Inputs, EncodingFormat: "float"})
+	return json.Marshal(embeddingsRequest{Model: ep.Model, Input: req.Inputs, EncodingFormat: "float"})
+}
+
+// readEmbeddings reads a successful embeddings response to req.
+func (c *Client) readEmbeddings(ctx context.Context, rec *Record, req Request, body io.Reader, _ string) {
+	if b, ok := c.readBody(ctx, rec, body); ok {
+		c.checkEmbeddings(rec, b, len(req.Inputs), req.Dimensions)
+	}
 }
 
 type embeddingsResponse struct {

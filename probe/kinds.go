@@ -26,143 +26,34 @@ const (
 // vLLM also serves /rerank and /v2/rerank, the Cohere-style paths.
 const DefaultRerankPath = "/v1/rerank"
 
-// Message is one message of a conversation sent to a chat endpoint.
-type Message struct {
-	Role    string
-	Content string
+// kindSpec is all that differs between kinds; the client's request, its
+// deadlines and its error classification are shared. Each kind's functions
+// live in its own file (chat.go, stream.go, embeddings.go, rerank.go).
+type kindSpec struct {
+	// path returns the API path appended to the endpoint's base URL.
+	path func(ep *Endpoint) string
+	// body encodes req for the endpoint.
+	body func(ep *Endpoint, req Request) ([]byte, error)
+	// read fills rec from a 2xx response body of the given media type.
+	read func(c *Client, ctx context.Context, rec *Record, req Request, body io.Reader, mediaType string)
+	// pooling: one JSON body with no generated text (no stream, no TTFT),
+	// only latency and input tokens.
+	pooling bool
 }
+
+var kinds = map[Kind]kindSpec{
+	Chat:        {path: apiPath("/v1/chat/completions"), body: chatBody, read: (*Client).readGeneration},
+	Vision:      {path: apiPath("/v1/chat/completions"), body: chatBody, read: (*Client).readGeneration},
+	Completions: {path: apiPath("/v1/completions"), body: completionsBody, read: (*Client).readGeneration},
+	Embeddings:  {path: apiPath("/v1/embeddings"), body: embeddingsBody, read: (*Client).readEmbeddings, pooling: true},
+	Rerank:      {path: rerankPath, body: rerankBody, read: (*Client).readRerank, pooling: true},
+}
+
+func apiPath(p string) func(*Endpoint) string { return func(*Endpoint) string { return p } }
 
 // pooling reports whether kind answers one JSON body with no generated
 // text: no stream, no TTFT, only latency and input tokens.
-func pooling(kind Kind) bool { return kind == Embeddings || kind == Rerank }
-
-// contentPart is an OpenAI chat content part: text or an image.
-type contentPart struct {
-	Type     string    `json:"type"`
-	Text     string    `json:"text,omitempty"`
-	ImageURL *imageURL `json:"image_url,omitempty"`
-}
-
-type imageURL struct {
-	URL string `json:"url"`
-}
-
-// chatMessages builds a chat request's messages: req.Messages, or the
-// system message and the prompt. Images become image_url parts after the
-// text of the last user message: text first, so that a cold prompt's nonce
-// is the first thing the model reads and the images are no cacheable prefix.
-// A cold workload puts its nonce at the start of the first message, whatever
-// its role (package workload): servers cache prefixes of the tokenized
-// prompt, so whatever precedes the nonce (a system prompt) would be cached.
-func chatMessages(req Request) []message {
-	var msgs []message
-	if len(req.Messages) > 0 {
-		msgs = make([]message, len(req.Messages))
-		for i, m := range req.Messages {
-			msgs[i] = message{Role: m.Role, Content: m.Content}
-		}
-	} else {
-		if req.System != "" {
-			msgs = append(msgs, message{Role: "system", Content: req.System})
-		}
-		msgs = append(msgs, message{Role: "user", Content: req.Prompt})
-	}
-	if len(req.Images) == 0 {
-		return msgs
-	}
-	last := len(msgs) - 1
-	for i := last; i >= 0; i-- {
-		if msgs[i].Role == "user" {
-			last = i
-			break
-		}
-	}
-	text, _ := msgs[last].Content.(string)
-	parts := make([]contentPart, 0, 1+len(req.Images))
-	parts = append(parts, contentPart{Type: "text", Text: text})
-	for _, uri := range req.Images {
-		parts = append(parts, contentPart{Type: "image_url", ImageURL: &imageURL{URL: uri}})
-	}
-	msgs[last].Content = parts
-	return msgs
-}
-
-// textCharsPerToken estimates tokens from characters, as
-// tokenizer.CharsPerToken does (probe does not import the tokenizer).
-const textCharsPerToken = 4
-
-// TextTokens estimates the tokens of the text a chat, completions or vision
-// request sends: its messages (a conversation, which workload sets for chat
-// and vision only), or its system message and prompt. The server's
-// prompt_tokens adds what its chat template wraps around them.
-func (req Request) TextTokens() int {
-	chars := 0
-	if len(req.Messages) > 0 {
-		for _, m := range req.Messages {
-			chars += utf8.RuneCountInString(m.Content)
-		}
-	} else {
-		chars = utf8.RuneCountInString(req.System) + utf8.RuneCountInString(req.Prompt)
-	}
-	return (chars + textCharsPerToken - 1) / textCharsPerToken
-}
-
-// ColdCacheFloor is the cached prompt tokens a cold request may always
-// report: the chat template's header comes before the nonce and is the same
-// in every request, so a server caches it. vLLM caches whole blocks of 16
-// tokens (block hashes chained from the prompt's start) and SGLang and
-// llama.cpp single tokens (a radix tree; a slot's longest common prefix), so
-// a header of up to 31 tokens (ChatML, Llama 3's with its date lines) yields
-// at most 32 cached tokens with the nonce's first tokens matched by chance.
-const ColdCacheFloor = 32
-
-// wholePromptSlack is what a server leaves uncached of a prompt it serves
-// whole from its cache: llama.cpp and SGLang recompute the last token, vLLM
-// the last block of 16 tokens (it caches at most prompt_tokens-1, in blocks).
-const wholePromptSlack = 16
-
-// ColdCacheHit reports whether rec, the response to a cold request (one
-// that starts with a unique nonce), was served from the server's prefix
-// cache beyond the template's share: whether it reported more than
-// max(ColdCacheFloor, template + text/2) cached tokens, where text is the
-// request's own text in tokens (Request.TextTokens) and template is what
-// the server counted beyond it (rec.InputTokens - text). The nonce starts
-// the text, so a cache that reaches into it has matched the nonce; half,
-// because 4 characters per token can be off from the model's tokenizer by
-// tens of percent. With text unknown (0), only a prompt served whole from
-// the cache, but for what servers always recompute, is a hit.
-func ColdCacheHit(rec *Record, text int) bool {
-	if !rec.Success() || rec.CachedTokens <= ColdCacheFloor {
-		return false
-	}
-	computed := rec.InputTokens - rec.CachedTokens
-	if text <= 0 {
-		return computed <= wholePromptSlack
-	}
-	return 2*computed < text
-}
-
-// bodyReader returns how a successful response to req is read: nil for the
-// generation kinds (chat, completions, vision), which send handles.
-func (c *Client) bodyReader(req Request) func(context.Context, *Record, io.Reader) {
-	switch c.ep.Kind {
-	case "embeddings":
-		n, dims := len(req.Inputs), req.Dimensions
-		return func(ctx context.Context, rec *Record, body io.Reader) {
-			if b, ok := c.readBody(ctx, rec, body); ok {
-				c.checkEmbeddings(rec, b, n, dims)
-			}
-		}
-	case "rerank":
-		n := len(req.Documents)
-		return func(ctx context.Context, rec *Record, body io.Reader) {
-			if b, ok := c.readBody(ctx, rec, body); ok {
-				c.checkRerank(rec, b, n)
-			}
-		}
-	}
-	return nil
-}
+func pooling(kind Kind) bool { return kinds[kind].pooling }
 
 // readBody reads a whole response body; false if that failed (rec is then
 // classified).

@@ -1,8 +1,10 @@
 package probe
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 )
 
@@ -15,11 +17,26 @@ type rerankRequest struct {
 	TopN      int      `json:"top_n"`
 }
 
-func rerankBody(model string, req Request) ([]byte, error) {
+func rerankBody(ep *Endpoint, req Request) ([]byte, error) {
 	if len(req.Documents) == 0 {
 		return nil, errors.New("rerank request without documents")
 	}
-	return json.Marshal(rerankRequest{Model: model, Query: req.Query, Documents: req.Documents, TopN: len(req.Documents)})
+	return json.Marshal(rerankRequest{Model: ep.Model, Query: req.Query, Documents: req.Documents, TopN: len(req.Documents)})
+}
+
+// rerankPath is the endpoint's rerank path: servers disagree on it.
+func rerankPath(ep *Endpoint) string {
+	if ep.RerankPath != "" {
+		return ep.RerankPath
+	}
+	return DefaultRerankPath
+}
+
+// readRerank reads a successful rerank response to req.
+func (c *Client) readRerank(ctx context.Context, rec *Record, req Request, body io.Reader, _ string) {
+	if b, ok := c.readBody(ctx, rec, body); ok {
+		c.checkRerank(rec, b, len(req.Documents))
+	}
 }
 
 type rerankResponse struct {
