@@ -108,18 +108,15 @@ func (c *Client) checkEmbeddings(rec *Record, b []byte, inputs, dims int) {
 		return
 	}
 	data := *resp.Data
-	if len(data) != inputs {
-		c.errProtocol(rec, "%d embeddings for %d inputs", len(data), inputs)
+	list, err := newIndexedList("embedding", true, len(data), inputs, "inputs")
+	if err != nil {
+		c.fail(rec, ResultProtocol, err)
 		return
 	}
-	seen := newIndexSet(inputs)
 	for i, d := range data {
-		idx := i
-		if d.Index != nil {
-			idx = *d.Index
-		}
-		if err := seen.add(idx); err != nil {
-			c.errProtocol(rec, "embedding %d: %s", i, err)
+		idx, err := list.index(i, d.Index)
+		if err != nil {
+			c.fail(rec, ResultProtocol, err)
 			return
 		}
 		v := d.Embedding

@@ -110,22 +110,41 @@ func (c *Client) checkError(rec *Record, raw json.RawMessage) bool {
 	return false
 }
 
-// indexSet checks result indexes: each in [0, n) and seen once.
-type indexSet struct {
-	seen []bool
+// indexedList checks a response list that answers the n items of a request
+// (inputs, documents) one entry each: n entries, every index in [0, n)
+// exactly once, in any order. Errors name an entry by its position.
+type indexedList struct {
+	entry    string // what an entry is called: "embedding", "result"
+	implicit bool   // an entry without an index is at its own position
+	seen     []bool
 }
 
-func newIndexSet(n int) *indexSet { return &indexSet{seen: make([]bool, n)} }
-
-func (s *indexSet) add(i int) error {
-	switch {
-	case i < 0 || i >= len(s.seen):
-		return fmt.Errorf("index %d out of range [0, %d)", i, len(s.seen))
-	case s.seen[i]:
-		return fmt.Errorf("index %d twice", i)
+// newIndexedList returns the check of a list of entries answering n items;
+// an error if there are not n entries.
+func newIndexedList(entry string, implicit bool, entries, n int, items string) (*indexedList, error) {
+	if entries != n {
+		return nil, fmt.Errorf("%d %ss for %d %s", entries, entry, n, items)
 	}
-	s.seen[i] = true
-	return nil
+	return &indexedList{entry: entry, implicit: implicit, seen: make([]bool, n)}, nil
+}
+
+// index checks entry i's index (nil: none given) and returns it.
+func (l *indexedList) index(i int, idx *int) (int, error) {
+	at := i
+	switch {
+	case idx != nil:
+		at = *idx
+	case !l.implicit:
+		return 0, fmt.Errorf("%s %d has no index", l.entry, i)
+	}
+	switch {
+	case at < 0 || at >= len(l.seen):
+		return 0, fmt.Errorf("%s %d: index %d out of range [0, %d)", l.entry, i, at, len(l.seen))
+	case l.seen[at]:
+		return 0, fmt.Errorf("%s %d: index %d twice", l.entry, i, at)
+	}
+	l.seen[at] = true
+	return at, nil
 }
 
 var errNotFinite = errors.New("not a finite number")

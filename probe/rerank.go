@@ -65,18 +65,14 @@ func (c *Client) checkRerank(rec *Record, b []byte, docs int) {
 		return
 	}
 	results := *resp.Results
-	if len(results) != docs {
-		c.errProtocol(rec, "%d results for %d documents", len(results), docs)
+	list, err := newIndexedList("result", false, len(results), docs, "documents")
+	if err != nil {
+		c.fail(rec, ResultProtocol, err)
 		return
 	}
-	seen := newIndexSet(docs)
 	for i, r := range results {
-		if r.Index == nil {
-			c.errProtocol(rec, "result %d has no index", i)
-			return
-		}
-		if err := seen.add(*r.Index); err != nil {
-			c.errProtocol(rec, "result %d: %s", i, err)
+		if _, err := list.index(i, r.Index); err != nil {
+			c.fail(rec, ResultProtocol, err)
 			return
 		}
 		if r.RelevanceScore == nil {
