@@ -1,6 +1,7 @@
 package load
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -128,5 +129,27 @@ func TestGoodputAndSLOAttainment(t *testing.T) {
 	c.add(rec(origin, 0, 5*time.Second, time.Second, 2, nil), false, false)
 	if s := c.summary(2 * time.Second); s.GoodRequests != 1 || s.SLOAttainment != 1 || !near(s.Goodput, 0.5) || s.SLO != nil {
 		t.Errorf("no SLO: %+v", s)
+	}
+}
+
+// TestEmptySummaryHasNoNaN protects every ratio and rate of a step or run
+// that measured nothing (a run stopped at once, a step whose arrivals all
+// came during warmup): they are 0, never NaN or Inf, so the result still
+// encodes as JSON and the gauges stay numbers.
+func TestEmptySummaryHasNoNaN(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Second} {
+		s := newAggregator(probe.SLO{TTFT: time.Second}, time.Unix(0, 0), 1).summary(d)
+		for name, v := range map[string]float64{
+			"error ratio": s.ErrorRatio, "slo attainment": s.SLOAttainment, "goodput": s.Goodput,
+			"request throughput": s.RequestThroughput, "output throughput": s.OutputThroughput,
+			"total token throughput": s.TotalTokenThroughput, "peak output throughput": s.PeakOutputThroughput,
+		} {
+			if v != 0 {
+				t.Errorf("duration %v: %s = %v, want 0", d, name, v)
+			}
+		}
+		if _, err := json.Marshal(s); err != nil {
+			t.Errorf("duration %v: %v", d, err)
+		}
 	}
 }
