@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/prometheus/common/version"
+
+	"github.com/llmprobe/llmprobe/cli"
 )
 
 func init() {
@@ -16,4 +18,4 @@ func init() {
 	}
 }
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() { os.Exit(cli.Run(os.Args[1:])) }

@@ -22,7 +22,7 @@ go test -count=1 ./...
 
 echo "== go test -race (packages that send or serve requests)"
 go test -count=1 -race ./probe/ ./schedule/ ./daemon/ ./load/ ./sim/
-go test -count=1 -race -run 'TestHostile|TestShutdown|TestFailures' .
+go test -count=1 -race -run 'TestHostile|TestShutdown|TestFailures' ./cli/
 
 echo "== fuzz (short)"
 FUZZTIME="${FUZZTIME:-10s}"

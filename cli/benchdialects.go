@@ -1,4 +1,4 @@
-package main
+package cli
 
 // The flags of the tools bench's users paste command lines from, with
 // those tools' meanings and defaults: vLLM's `bench serve`

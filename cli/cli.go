@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -100,7 +100,9 @@ func (g *globals) useDaemonFlags(d *daemonFlags) {
 	g.log, g.web, g.metrics, g.gpu, g.grace, g.gpuEvery, g.unauthWrites = d.log, d.web, d.metrics, d.gpu, d.grace, d.gpuEvery, d.unauthWrites
 }
 
-func run(args []string) int {
+// Run runs llmprobe with its command-line arguments and returns its exit
+// status.
+func Run(args []string) int {
 	return runWith(args, os.Stdout, os.Stderr, nil)
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // The command lines of the field guide (shared/FIELD-GUIDE.md, "Their
 // command lines, as they paste them", and the stress procedure's), with
@@ -160,9 +160,9 @@ func newGuideEnv(t *testing.T) *guideEnv {
 	return e
 }
 
-// repoDir is the package directory (tests start there), for fixtures
+// repoDir is the repository's root (tests start in cli/), for fixtures
 // after t.Chdir.
-var repoDir, _ = os.Getwd()
+var repoDir = func() string { d, _ := os.Getwd(); return filepath.Dir(d) }()
 
 func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -30,13 +30,13 @@ func TestLeakCheckShort(t *testing.T) {
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "llmprobe")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-o", bin, "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "scripts/leak-check.sh")
+	cmd := exec.CommandContext(ctx, "bash", "../scripts/leak-check.sh")
 	// On timeout the script gets SIGTERM, so that its trap stops the
 	// daemon and the simulators it started.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
