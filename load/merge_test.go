@@ -257,3 +257,34 @@ func TestErrorMessageLengthBound(t *testing.T) {
 		t.Errorf("a 301-byte message became %q", m)
 	}
 }
+
+// TestMiddleRateIsLeastSquares protects the achieved and arrival rates of
+// irregular steps (bursty completions, Poisson arrivals): the rate is the
+// ordinary least-squares slope of event rank against time over the events
+// ranked from round(10 %) to round(90 %) of n-1, the same as numpy's
+// polyfit(t, rank, 1) over them.
+func TestMiddleRateIsLeastSquares(t *testing.T) {
+	// reference: the textbook slope formula, n Σxy − Σx Σy over n Σx² − (Σx)²
+	slope := func(ts []int64, lo, hi int) float64 {
+		var n, sx, sy, sxy, sxx float64
+		for i := lo; i <= hi; i++ {
+			x := time.Duration(ts[i]).Seconds()
+			y := float64(i)
+			n, sx, sy, sxy, sxx = n+1, sx+x, sy+y, sxy+x*y, sxx+x*x
+		}
+		return (n*sxy - sx*sy) / (n*sxx - sx*sx)
+	}
+	for _, tc := range []struct {
+		n, lo, hi int // the middle ranks, written out
+	}{{10, 1, 8}, {15, 1, 13}, {25, 2, 22}, {40, 4, 35}} {
+		// irregular, increasing times: gaps of 3 to 29 ms
+		ts := make([]int64, tc.n)
+		for i := 1; i < tc.n; i++ {
+			ts[i] = ts[i-1] + int64((3+(i*i*7)%27)*int(time.Millisecond))
+		}
+		want := slope(ts, tc.lo, tc.hi)
+		if got := middleRate(ts); math.Abs(got-want) > 1e-9*want {
+			t.Errorf("n=%d: middleRate %v, want the least-squares slope over ranks %d..%d, %v", tc.n, got, tc.lo, tc.hi, want)
+		}
+	}
+}
