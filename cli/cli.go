@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -32,6 +30,7 @@ import (
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/daemon"
+	webui "github.com/llmprobe/llmprobe/web"
 )
 
 // Exit codes: 2 for a config that does not validate, as check-config's
@@ -57,6 +56,8 @@ type globals struct {
 	gpuEvery time.Duration
 	// unauthWrites allows write endpoints without authentication.
 	unauthWrites bool
+	// timeoutOffset is taken off Prometheus's scrape timeout for /probe.
+	timeoutOffset time.Duration
 	stdout       io.Writer
 	stderr       io.Writer
 	sigs         chan os.Signal // nil: the real signals
@@ -71,8 +72,9 @@ type daemonFlags struct {
 	metrics      string
 	gpu          bool
 	grace        time.Duration
-	gpuEvery     time.Duration
-	unauthWrites bool
+	gpuEvery      time.Duration
+	unauthWrites  bool
+	timeoutOffset time.Duration
 }
 
 // addLogFlags adds promslog's --log.level and --log.format to a command
@@ -92,12 +94,14 @@ func addDaemonFlags(cmd *kingpin.CmdClause) *daemonFlags {
 	cmd.Flag("collector.gpu", "Export NVML GPU metrics (--no-collector.gpu to disable).").Default("true").BoolVar(&d.gpu)
 	cmd.Flag("web.enable-unauthenticated-writes", "Allow write endpoints (/-/reload, starting soaks) without authentication in --web.config.file.").Default("false").BoolVar(&d.unauthWrites)
 	cmd.Flag("soak.gpu-sample-interval", "How often soaks sample GPU utilization and VRAM into their results (0 disables).").Default("1s").DurationVar(&d.gpuEvery)
+	cmd.Flag("timeout-offset", "Offset to subtract from Prometheus's scrape timeout for /probe (blackbox_exporter's flag).").Default(webui.DefaultTimeoutOffset.String()).DurationVar(&d.timeoutOffset)
 	cmd.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&d.grace)
 	return d
 }
 
 func (g *globals) useDaemonFlags(d *daemonFlags) {
 	g.log, g.web, g.metrics, g.gpu, g.grace, g.gpuEvery, g.unauthWrites = d.log, d.web, d.metrics, d.gpu, d.grace, d.gpuEvery, d.unauthWrites
+	g.timeoutOffset = d.timeoutOffset
 }
 
 // Run runs llmprobe with its command-line arguments and returns its exit
@@ -343,47 +347,6 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// reloadMetrics follows Prometheus's own convention for config reloads.
-type reloadMetrics struct {
-	ok, at prometheus.Gauge
-}
-
-func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
-	m := &reloadMetrics{
-		ok: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "llmprobe_config_last_reload_successful",
-			Help: "Whether the last configuration reload attempt was successful.",
-		}),
-		at: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "llmprobe_config_last_reload_success_timestamp_seconds",
-			Help: "Timestamp of the last successful configuration reload.",
-		}),
-	}
-	reg.MustRegister(m.ok, m.at)
-	return m
-}
-
-func (m *reloadMetrics) set(ok bool) {
-	if ok {
-		m.ok.Set(1)
-		m.at.SetToCurrentTime()
-	} else {
-		m.ok.Set(0)
-	}
-}
-
-func newWriteGuard(g *globals) (writeGuard, error) {
-	if g.unauthWrites {
-		return writeGuard{allowed: true}, nil
-	}
-	protected, err := writesProtected(*g.web.WebConfigFile)
-	if err != nil {
-		return writeGuard{}, err
-	}
-	return writeGuard{allowed: protected, reason: "write endpoints are disabled: put them behind authentication " +
-		"(basic_auth_users or required client certificates in --web.config.file) or pass --web.enable-unauthenticated-writes"}, nil
-}
-
 // sloThresholds collects every latency objective of a config, so that they
 // become classic bucket boundaries.
 func sloThresholds(cfg *config.Config) collector.Options {
@@ -420,7 +383,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	metrics := collector.New(reg, sloThresholds(cfg))
-	reloads := newReloadMetrics(reg)
+	reloads := collector.NewReloadMetrics(reg)
 	gpuCollector := registerGPU(reg, logger, g.gpu)
 
 	d := daemon.New(logger, metrics, time.Duration(cfg.Global.ProbeJitter))
@@ -441,30 +404,21 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	if gpuCollector != nil && g.gpuEvery > 0 {
 		soaks.SetGPU(gpuCollector, g.gpuEvery)
 	}
-	reloads.set(true)
+	reloads.Set(true)
 
-	rl := &reloader{load: load, apply: []func(*config.Config) error{d.Apply, soaks.Apply}, metrics: reloads, logger: logger}
-	guard, err := newWriteGuard(g)
+	rl := daemon.NewReloader(logger, reloads, load, d.Apply, soaks.Apply)
+	guard, err := webui.NewGuard(*g.web.WebConfigFile, g.unauthWrites)
 	if err != nil {
 		logger.Error("cannot read the web config", "err", err)
 		return exitConfig
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle(g.metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		EnableOpenMetrics: true,
-		Registry:          reg,
-	}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
-	mux.HandleFunc("/-/reload", guard.wrap(rl.handler))
-	mux.Handle("/api/v1/status", statusHandler(d))
-	mux.Handle("/probe", probeHandler(d, logger))
-	soaks.Register(mux, guard.wrap)
-	mux.Handle("/", statusPageHandler(d, g.metrics, func() template.HTML { return soakSectionHTML(soaks, arch) }))
-
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	handler := webui.New(webui.Options{
+		Logger: logger, Gatherer: reg, MetricsPath: g.metrics,
+		Daemon: d, Soaks: soaks, Archive: arch, Reloader: rl, Guard: guard,
+		TimeoutOffset: g.timeoutOffset,
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, g.web, logger) }()
 
@@ -486,7 +440,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				_ = rl.reload()
+				_ = rl.Reload()
 				continue
 			}
 			logger.Info("shutting down", "signal", s.String(), "grace", g.grace)

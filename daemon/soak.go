@@ -2,15 +2,11 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"reflect"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -512,146 +508,4 @@ func (s *Soaks) Statuses() []SoakStatus {
 		return out[a].Target < out[b].Target
 	})
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-// HandleRun serves POST /api/v1/soaks/{name}/run[?target=T]: it starts the
-// soak now and answers 202 with the targets started and those already
-// running (409 if all were), 404 for an unknown soak. It must be mounted
-// behind the same authentication as the rest of the web interface (and the
-// write guard), with a {name} path wildcard.
-func (s *Soaks) HandleRun(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	name := r.PathValue("name")
-	started, running, err := s.RunNow(name, r.URL.Query().Get("target"))
-	switch {
-	case errors.Is(err, ErrUnknownSoak):
-		writeJSONError(w, http.StatusNotFound, err.Error())
-		return
-	case err != nil:
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	code := http.StatusAccepted
-	if len(started) == 0 {
-		code = http.StatusConflict
-	}
-	writeJSON(w, code, map[string]any{"soak": name, "started": nonNil(started), "already_running": nonNil(running)})
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// HandleSoaks serves GET /api/v1/soaks: every soak job's state.
-func (s *Soaks) HandleSoaks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"soaks": s.Statuses()})
-}
-
-// HandleRuns serves GET /api/v1/runs[?name=&target=&limit=]: the archived
-// runs, newest first.
-func (s *Soaks) HandleRuns(w http.ResponseWriter, r *http.Request) {
-	if s.arch == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"runs": []archive.Run{}})
-		return
-	}
-	runs, err := s.arch.List()
-	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	q := r.URL.Query()
-	limit := -1
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeJSONError(w, http.StatusBadRequest, "limit must be a non-negative integer")
-			return
-		}
-		limit = n
-	}
-	out := make([]archive.Run, 0, len(runs))
-	for _, run := range runs {
-		if (q.Get("name") != "" && run.Name != q.Get("name")) || (q.Get("target") != "" && run.Target != q.Get("target")) {
-			continue
-		}
-		if limit >= 0 && len(out) >= limit {
-			break
-		}
-		out = append(out, run)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
-}
-
-// HandleRunResult serves GET /api/v1/runs/{id}: a run's JSON result.
-func (s *Soaks) HandleRunResult(w http.ResponseWriter, r *http.Request) {
-	if s.arch == nil {
-		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
-		return
-	}
-	b, err := s.arch.Result(r.PathValue("id"))
-	if errors.Is(err, archive.ErrNotFound) {
-		writeJSONError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
-}
-
-// HandleRunTimeline serves GET /api/v1/runs/{id}/timeline: a run's JSONL
-// request timeline.
-func (s *Soaks) HandleRunTimeline(w http.ResponseWriter, r *http.Request) {
-	if s.arch == nil {
-		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
-		return
-	}
-	f, err := s.arch.Timeline(r.PathValue("id"))
-	if errors.Is(err, archive.ErrNotFound) {
-		writeJSONError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	_, _ = io.Copy(w, f)
-}
-
-// Register mounts the soak and run routes on mux. guard wraps the one
-// route that starts work (POST /api/v1/soaks/{name}/run); pass nil to
-// mount it bare.
-func (s *Soaks) Register(mux *http.ServeMux, guard func(http.HandlerFunc) http.HandlerFunc) {
-	run := http.HandlerFunc(s.HandleRun)
-	if guard != nil {
-		run = guard(run)
-	}
-	mux.HandleFunc("/api/v1/soaks/{name}/run", run)
-	mux.HandleFunc("GET /api/v1/soaks", s.HandleSoaks)
-	mux.HandleFunc("GET /api/v1/runs", s.HandleRuns)
-	mux.HandleFunc("GET /api/v1/runs/{id}", s.HandleRunResult)
-	mux.HandleFunc("GET /api/v1/runs/{id}/timeline", s.HandleRunTimeline)
 }

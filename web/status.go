@@ -1,61 +1,132 @@
-package cli
+package web
 
 import (
+	"embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"math"
+	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/prometheus/common/version"
 
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/daemon"
-	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/load"
 )
 
-var soakSection = template.Must(template.New("soaks").Funcs(template.FuncMap{
-	"until": func(t time.Time) string {
-		if t.IsZero() {
-			return "on demand"
-		}
-		return "in " + time.Until(t).Round(time.Second).String()
-	},
-	"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"pct":  func(v float64) string { return fmt.Sprintf("%.1f %%", 100*v) },
-	"dur":  func(d time.Duration) string { return d.Round(time.Second).String() },
-	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-}).Parse(`
-<h2>Soaks</h2>
-<table id="soaks"><thead><tr><th>Soak</th><th>Target</th><th>Mode</th><th>State</th><th>Last run</th><th>Next run</th></tr></thead><tbody>
-{{range .Soaks}}<tr class="soak" data-soak="{{.Soak}}" data-target="{{.Target}}"><td>{{.Soak}}</td><td>{{.Target}}</td><td>{{.Mode}}</td>
-<td>{{if .Running}}{{with .Progress}}<span class="ok">running</span> {{.Phase}}, step {{.Step}}/{{.Steps}}, {{dur .Elapsed}}: {{.Sent}} sent, {{.Succeeded}} ok, {{.Failed}} failed, {{.InFlight}} in flight{{else}}<span class="ok">running</span>{{end}}{{else}}idle{{end}}</td>
-<td>{{with .Last}}<a href="/api/v1/runs/{{.ID}}">{{.Status}}</a>{{if .Passed}} <span class="ok">passed</span>{{else}} <span class="fail">not passed</span>{{end}}{{else}}<span class="none">never</span>{{end}}</td>
-<td>{{until .Next}}</td></tr>
-{{else}}<tr><td colspan="6" class="none">No soaks configured.</td></tr>{{end}}
-</tbody></table>
-{{if .Sweep}}<h3>Last sweep: {{.SweepName}}</h3>{{.Sweep}}{{end}}
-<h2>Recent runs</h2>
-<table id="runs"><thead><tr><th>Started</th><th>Soak</th><th>Target</th><th>Mode</th><th>Status</th><th>Requests</th><th>Errors</th><th>Req/s</th><th>Output tok/s</th><th>Detected max</th><th></th></tr></thead><tbody>
-{{range .Runs}}<tr><td>{{when .Started}}</td><td>{{.Name}}</td><td>{{.Target}}</td><td>{{.Mode}}</td><td>{{.Status}}</td><td>{{.Requests}}</td><td>{{pct .ErrorRatio}}</td><td>{{f1 .RequestThroughput}}</td><td>{{f1 .OutputThroughput}}</td><td>{{with .DetectedMax}}{{f1 .}} req/s{{else}}-{{end}}</td>
-<td><a href="/api/v1/runs/{{.ID}}">result</a> · <a href="/api/v1/runs/{{.ID}}/timeline">timeline</a></td></tr>
-{{else}}<tr><td colspan="11" class="none">No runs archived yet.</td></tr>{{end}}
-</tbody></table>
-`))
+//go:embed templates/*.html
+var templates embed.FS
+
+// The pages are parsed once, at start; they are constants, not state.
+var (
+	statusTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
+		"ms": func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
+		"ago": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return time.Since(t).Round(time.Second).String() + " ago"
+		},
+		"until": func(t time.Time) string {
+			if t.IsZero() {
+				return "-"
+			}
+			return "in " + time.Until(t).Round(time.Second).String()
+		},
+		"ttft": func(r *daemon.ProbeResult) string {
+			var sum time.Duration
+			n := 0
+			for _, rec := range r.Records {
+				if d, ok := rec.TTFT(); ok && rec.Success() {
+					sum += d
+					n++
+				}
+			}
+			if n == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f ms", float64(sum)/float64(n)/1e6)
+		},
+		"e2e": func(r *daemon.ProbeResult) string {
+			var sum time.Duration
+			n := 0
+			for _, rec := range r.Records {
+				if rec.Success() {
+					sum += rec.E2E()
+					n++
+				}
+			}
+			if n == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f ms", float64(sum)/float64(n)/1e6)
+		},
+	}).ParseFS(templates, "templates/status.html"))
+	soakTemplate = template.Must(template.New("soaks.html").Funcs(template.FuncMap{
+		"until": func(t time.Time) string {
+			if t.IsZero() {
+				return "on demand"
+			}
+			return "in " + time.Until(t).Round(time.Second).String()
+		},
+		"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"pct":  func(v float64) string { return fmt.Sprintf("%.1f %%", 100*v) },
+		"dur":  func(d time.Duration) string { return d.Round(time.Second).String() },
+		"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	}).ParseFS(templates, "templates/soaks.html"))
+)
+
+// statusJSON serves every probe's last result as JSON. Records carry no
+// secrets: the API key lives only in the client.
+func (h *handler) statusJSON(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"probes": h.o.Daemon.Statuses()})
+}
+
+// statusPageData is what the status page shows; Extra is HTML that other
+// parts of the daemon (soaks) add.
+type statusPageData struct {
+	Version     string
+	MetricsPath string
+	Probes      []daemon.Status
+	Links       []struct{ Address, Text string }
+	Extra       template.HTML
+}
+
+func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	data := statusPageData{Version: version.Info(), MetricsPath: h.o.MetricsPath, Probes: h.o.Daemon.Statuses()}
+	if h.o.Soaks != nil {
+		data.Extra = h.soakSection()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusTemplate.Execute(w, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
 
 // soakSectionHTML renders the soaks part of the status page: soak states
 // with live progress, the last sweep as a chart, and the recent runs.
-func soakSectionHTML(s *daemon.Soaks, arch *archive.Archive) template.HTML {
+func (h *handler) soakSection() template.HTML {
+	s, arch := h.o.Soaks, h.o.Archive
 	data := struct {
 		Soaks     []daemon.SoakStatus
 		Runs      []archive.Run
 		Sweep     template.HTML
 		SweepName string
 	}{Soaks: s.Statuses()}
-	runs, _ := arch.List()
+	var runs []archive.Run
+	if arch != nil {
+		runs, _ = arch.List()
+	}
 	for _, r := range runs {
-		if r.Mode == engine.ModeSweep {
-			data.Sweep, data.SweepName = lastSweep.get(arch, r)
+		if r.Mode == load.ModeSweep {
+			data.Sweep, data.SweepName = h.sweep.get(arch, r)
 			break
 		}
 	}
@@ -64,23 +135,11 @@ func soakSectionHTML(s *daemon.Soaks, arch *archive.Archive) template.HTML {
 	}
 	data.Runs = runs
 	var b strings.Builder
-	if err := soakSection.Execute(&b, data); err != nil {
+	if err := soakTemplate.Execute(&b, data); err != nil {
 		return template.HTML(template.HTMLEscapeString(err.Error()))
 	}
 	return template.HTML(b.String()) //nolint:gosec // rendered by html/template above
 }
-
-// sweepChart remembers the chart of the last sweep, so that the status page
-// reads and parses a run's result (megabytes with a long GPU timeline) once,
-// not on every view.
-type sweepChart struct {
-	mu   sync.Mutex
-	id   string // archive directory and run id
-	svg  template.HTML
-	name string
-}
-
-var lastSweep sweepChart
 
 func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, string) {
 	c.mu.Lock()
@@ -93,7 +152,7 @@ func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, s
 	if err != nil {
 		return "", ""
 	}
-	var res engine.Result
+	var res load.Result
 	if json.Unmarshal(b, &res) != nil {
 		return "", ""
 	}
@@ -104,11 +163,11 @@ func (c *sweepChart) get(arch *archive.Archive, r archive.Run) (template.HTML, s
 
 // sweepSVG draws achieved throughput against p99 TTFT for a sweep's rate
 // steps: the capacity curve whose knee is the endpoint's limit.
-func sweepSVG(res *engine.Result) template.HTML {
+func sweepSVG(res *load.Result) template.HTML {
 	type pt struct{ x, y float64 }
 	var pts []pt
 	for _, st := range res.Steps {
-		if st.Kind != engine.StepRate {
+		if st.Kind != load.StepRate {
 			continue
 		}
 		pts = append(pts, pt{st.AchievedRate, st.Summary.TTFT.P99})
