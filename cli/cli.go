@@ -58,20 +58,20 @@ type globals struct {
 	unauthWrites bool
 	// timeoutOffset is taken off Prometheus's scrape timeout for /probe.
 	timeoutOffset time.Duration
-	stdout       io.Writer
-	stderr       io.Writer
-	sigs         chan os.Signal // nil: the real signals
+	stdout        io.Writer
+	stderr        io.Writer
+	sigs          chan os.Signal // nil: the real signals
 }
 
 // daemonFlags are the flags of the commands that run the daemon (run,
 // demo). They used to be the application's, so every command's help
 // listed them; each command now has the flags it uses.
 type daemonFlags struct {
-	log          *promslog.Config
-	web          *web.FlagConfig
-	metrics      string
-	gpu          bool
-	grace        time.Duration
+	log           *promslog.Config
+	web           *web.FlagConfig
+	metrics       string
+	gpu           bool
+	grace         time.Duration
 	gpuEvery      time.Duration
 	unauthWrites  bool
 	timeoutOffset time.Duration
