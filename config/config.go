@@ -254,6 +254,10 @@ type Workload struct {
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
 	// System is an optional system message.
 	System string `yaml:"system,omitempty" json:"system,omitempty"`
+
+	// files is what Dataset, Tokenizer and Images hold, parsed when the
+	// config is loaded (see files.go).
+	files parsedFiles
 }
 
 // SLO holds the objectives a request or run is judged against; zero means

@@ -17,7 +17,6 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
-	"github.com/llmprobe/llmprobe/dataset"
 	"github.com/llmprobe/llmprobe/tokenizer"
 )
 
@@ -406,7 +405,7 @@ func (l *loader) validateWorkload(w *Workload, p string) {
 	l.validateInputTokens(w, p)
 	if w.Dataset != "" {
 		w.Dataset = resolvePath(l.dir, w.Dataset)
-		l.checkFile(p+".dataset", w.Dataset, dataset.Check)
+		l.checkFile(p+".dataset", w.Dataset, func(string) error { return w.parseDataset() })
 	}
 	op := p + ".output_tokens"
 	if !l.bad[op] {
@@ -427,6 +426,7 @@ func (l *loader) validateWorkload(w *Workload, p string) {
 	if l.has(p+".query", w.Query != "") && strings.TrimSpace(w.Query) == "" {
 		l.errorf(p+".query", "must not be blank")
 	}
+	uris := make([]string, 0, len(w.Images))
 	for i := range w.Images {
 		ip := fmt.Sprintf("%s.images[%d]", p, i)
 		if l.bad[ip] {
@@ -438,9 +438,15 @@ func (l *loader) validateWorkload(w *Workload, p string) {
 		}
 		w.Images[i] = resolvePath(l.dir, w.Images[i])
 		l.checkFile(ip, w.Images[i], func(path string) error {
-			_, err := dataset.Image(path)
+			uri, err := readImage(path)
+			if err == nil {
+				uris = append(uris, uri)
+			}
 			return err
 		})
+	}
+	if len(w.Images) > 0 && len(uris) == len(w.Images) {
+		w.keepImages(uris)
 	}
 	if l.has(p+".images_per_request", w.ImagesPerRequest != 0) {
 		if len(w.Images) == 0 {

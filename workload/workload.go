@@ -54,8 +54,10 @@ type Generator struct {
 }
 
 // New builds a generator for w whose requests carry the fields of every
-// kind (a chat prompt, embeddings inputs, rerank documents). Files (dataset,
-// images, tokenizer) are read once, here.
+// kind (a chat prompt, embeddings inputs, rerank documents). The dataset
+// and images are those parsed when w's config was loaded (a Workload built
+// in code has them read here); the tokenizer comes from tokenizer.Load's
+// cache.
 func New(w *config.Workload) (*Generator, error) { return NewForKind(w, "") }
 
 // NewForKind builds a generator for w whose requests carry only what a
@@ -65,7 +67,7 @@ func NewForKind(w *config.Workload, kind probe.Kind) (*Generator, error) {
 	fail := func(err error) (*Generator, error) { return nil, fmt.Errorf("workload %q: %w", w.Name, err) }
 	switch {
 	case w.Dataset != "":
-		e, err := dataset.Load(w.Dataset)
+		e, err := w.DatasetEntries()
 		if err != nil {
 			return fail(err)
 		}
@@ -73,6 +75,8 @@ func NewForKind(w *config.Workload, kind probe.Kind) (*Generator, error) {
 	case w.InputTokens > 0:
 		var counter tokenizer.Counter = tokenizer.Estimate{}
 		if w.Tokenizer != "" {
+			// Cached by tokenizer.Load for an unchanged file; a file
+			// changed since validation is checked again.
 			tk, err := tokenizer.Load(w.Tokenizer)
 			if err != nil {
 				return fail(err)
@@ -87,13 +91,11 @@ func NewForKind(w *config.Workload, kind probe.Kind) (*Generator, error) {
 		}
 		g.entries = []dataset.Entry{{Prompt: prompt}}
 	}
-	for _, path := range w.Images {
-		uri, err := dataset.Image(path)
-		if err != nil {
-			return fail(err)
-		}
-		g.images = append(g.images, uri)
+	images, err := w.ImageURIs()
+	if err != nil {
+		return fail(err)
 	}
+	g.images = images
 	return g, nil
 }
 
