@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
 )
 
@@ -133,14 +133,14 @@ soaks:
 			if err != nil {
 				t.Fatal(err)
 			}
-			var res engine.Result
+			var res load.Result
 			if err := json.Unmarshal(b, &res); err != nil {
 				t.Fatalf("result %s: %v", results[0], err)
 			}
 			s := res.Summary
 			t.Logf("result: status %s, passed %v, %d requests (%d ok, %d failed), %d interrupted, %d dropped",
 				res.Status, res.Passed, s.Requests, s.Successful, s.Failed, s.Interrupted, s.Dropped)
-			if res.Status != engine.StatusInterrupted || res.Passed {
+			if res.Status != load.StatusInterrupted || res.Passed {
 				t.Errorf("result status %q passed %v, want interrupted and not passed", res.Status, res.Passed)
 			}
 			if s.Successful < before.Completed || s.Failed != 0 || s.Dropped != 0 {

@@ -31,7 +31,7 @@ func TestColdProbesCountCacheHits(t *testing.T) {
 	m := collector.New(reg, collector.Options{})
 	d := New(slog.New(slog.NewTextHandler(io.Discard, nil)), m, 0)
 	defer d.Stop(time.Second)
-	cfg := load(t, fmt.Sprintf(`
+	cfg := loadConfig(t, fmt.Sprintf(`
 targets: [{name: t, url: %q, model: m}]
 workloads:
   - {name: cold, input_tokens: 200}

@@ -17,7 +17,7 @@ import (
 	"github.com/llmprobe/llmprobe/sim"
 )
 
-func load(t *testing.T, yaml string) *config.Config {
+func loadConfig(t *testing.T, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Load([]byte(yaml), "test.yaml")
 	if err != nil {
@@ -46,7 +46,7 @@ workloads: [{name: w, prompt: hi}]
 probes:
   - {name: p, targets: [a, b], workload: w, schedule: "@every 1h"}
 `, addr)
-	if err := d.Apply(load(t, base)); err != nil {
+	if err := d.Apply(loadConfig(t, base)); err != nil {
 		t.Fatal(err)
 	}
 	waitSeries := func(want int) {
@@ -65,7 +65,7 @@ probes:
 	// Changing target b only replaces p/b; removing nothing keeps p/a as is.
 	changed := strings.Replace(base, `{name: b, url: "http://`+addr.String()+`", model: sim-model}`,
 		`{name: b, url: "http://`+addr.String()+`", model: sim-model, timeout: 5s}`, 1)
-	if err := d.Apply(load(t, changed)); err != nil {
+	if err := d.Apply(loadConfig(t, changed)); err != nil {
 		t.Fatal(err)
 	}
 	if d.jobs["p/a"] != jobA {
@@ -77,7 +77,7 @@ probes:
 
 	// Dropping target b from the probe deletes its series.
 	dropped := strings.Replace(changed, "targets: [a, b]", "targets: [a]", 1)
-	if err := d.Apply(load(t, dropped)); err != nil {
+	if err := d.Apply(loadConfig(t, dropped)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.jobs["p/b"]; ok {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/gpu"
-	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
 )
 
@@ -50,7 +50,7 @@ func TestSoakResultHoldsGPUTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res engine.Result
+	var res load.Result
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSoakWithoutGPUHasNoTimeline(t *testing.T) {
 	waitIdle(t, env.soaks, 10*time.Second)
 	runs, _ := env.arch.List()
 	b, _ := env.arch.Result(runs[0].ID)
-	var res engine.Result
+	var res load.Result
 	json.Unmarshal(b, &res)
 	if res.GPU != nil || fake.n.Load() != 0 {
 		t.Fatalf("timeline %v without a GPU", res.GPU)

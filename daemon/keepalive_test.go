@@ -37,7 +37,7 @@ func TestServersClosingKeepAliveConnections(t *testing.T) {
 		s.TTFT, s.ITL, s.Chunks = 5*time.Millisecond, time.Millisecond, 3
 		fmt.Fprintf(&targets, "  - {name: %s, url: %q, model: m}\n", name, s.Start(t))
 	}
-	cfg := load(t, fmt.Sprintf(`
+	cfg := loadConfig(t, fmt.Sprintf(`
 targets:
 %s
 workloads: [{name: w, prompt: hi, output_tokens: {num_tokens: 3}}]

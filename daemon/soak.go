@@ -16,7 +16,7 @@ import (
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
-	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
 	"github.com/llmprobe/llmprobe/workload"
@@ -51,12 +51,12 @@ type Soaks struct {
 	clients  map[string]*probe.Client
 	targets  map[string]chan struct{} // one soak at a time per target
 
-	gpu      engine.GPUSampler // nil: no GPU timeline
+	gpu      load.GPUSampler // nil: no GPU timeline
 	gpuEvery time.Duration
 }
 
 // SetGPU makes every soak sample the GPUs every interval into its result.
-func (s *Soaks) SetGPU(g engine.GPUSampler, every time.Duration) {
+func (s *Soaks) SetGPU(g load.GPUSampler, every time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gpu, s.gpuEvery = g, every
@@ -75,7 +75,7 @@ type soakJob struct {
 	cancel context.CancelFunc
 
 	running atomic.Bool
-	runner  *engine.Runner // under Soaks.mu
+	runner  *load.Runner // under Soaks.mu
 	last    *archive.Run   // under Soaks.mu
 }
 
@@ -266,7 +266,7 @@ func (s *Soaks) targetSem(target string) chan struct{} {
 }
 
 // SoakOptions returns the load options of a soak against a target.
-func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) engine.Options {
+func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) load.Options {
 	prompt := "fixed"
 	switch {
 	case w.Dataset != "":
@@ -274,7 +274,7 @@ func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) engine.O
 	case w.InputTokens > 0:
 		prompt = "synthetic"
 	}
-	return engine.Options{
+	return load.Options{
 		Mode:           sk.Mode,
 		Arrival:        sk.Arrival,
 		Rates:          sk.Rates,
@@ -293,12 +293,12 @@ func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) engine.O
 		Target:         t.Name,
 		Model:          t.Model,
 		Kind:           t.Kind,
-		Workload: engine.WorkloadInfo{
+		Workload: load.WorkloadInfo{
 			Name:        w.Name,
 			Prompt:      prompt,
 			Dataset:     w.Dataset,
 			InputTokens: w.InputTokens,
-			Output: engine.DecodeOptions{
+			Output: load.DecodeOptions{
 				NumTokens: w.OutputTokens.NumTokens,
 				MaxTokens: w.OutputTokens.MaxTokens,
 				MinTokens: w.OutputTokens.MinTokens,
@@ -337,11 +337,11 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	}
 	inflight := s.metrics.InFlight(j.target.Name)
 	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
-	runner, err := engine.New(j.client, j.gen, o, engine.Hooks{
+	runner, err := load.New(j.client, j.gen, o, load.Hooks{
 		Record: func(rec *probe.Record, interrupted bool) {
 			// Warmup requests feed nothing; requests canceled because the
 			// soak was stopped say nothing of the server.
-			if rec.Phase == engine.PhaseWarmup || interrupted {
+			if rec.Phase == load.PhaseWarmup || interrupted {
 				return
 			}
 			s.metrics.Observe(rec)
@@ -372,7 +372,7 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	s.sm.SetRunning(j.target.Name, j.soak.Name, true)
 	log.Info("soak started", "mode", o.Mode, "trigger", trigger)
 	s.mu.Lock()
-	stopGPU := engine.SampleGPU(s.gpu, s.gpuEvery)
+	stopGPU := load.SampleGPU(s.gpu, s.gpuEvery)
 	s.mu.Unlock()
 	res := runner.Run(ctx)
 	res.GPU = stopGPU()
@@ -384,10 +384,10 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 		}
 	}
 	s.sm.RunDone(j.target.Name, j.soak.Name, res.Passed, res.Ended.Sub(started), res.Ended)
-	if res.Mode == engine.ModeSweep && res.Status == engine.StatusCompleted {
+	if res.Mode == load.ModeSweep && res.Status == load.StatusCompleted {
 		var steps []collector.SweepStep
 		for _, st := range res.Steps {
-			if st.Kind != engine.StepRate {
+			if st.Kind != load.StepRate {
 				continue
 			}
 			steps = append(steps, collector.SweepStep{
@@ -480,7 +480,7 @@ type SoakStatus struct {
 	Schedule string           `json:"schedule,omitempty"`
 	Next     time.Time        `json:"next,omitzero"`
 	Running  bool             `json:"running"`
-	Progress *engine.Progress `json:"progress,omitempty"`
+	Progress *load.Progress `json:"progress,omitempty"`
 	Last     *archive.Run     `json:"last,omitempty"`
 }
 

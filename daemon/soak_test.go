@@ -18,7 +18,7 @@ import (
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
-	engine "github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
 )
 
@@ -57,7 +57,7 @@ func newSoakEnv(t *testing.T, cfg *config.Config, dir string) *soakEnv {
 }
 
 func soakConfig(t *testing.T, simURL, soaks string) *config.Config {
-	return load(t, fmt.Sprintf(`
+	return loadConfig(t, fmt.Sprintf(`
 targets:
   - {name: a, url: %q, model: sim-model}
 workloads:
@@ -184,7 +184,7 @@ func TestStopArchivesInterruptedResult(t *testing.T) {
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs %+v: %v", runs, err)
 	}
-	if r := runs[0]; r.Status != engine.StatusInterrupted || r.Passed || r.Requests == 0 {
+	if r := runs[0]; r.Status != load.StatusInterrupted || r.Passed || r.Requests == 0 {
 		t.Errorf("run %+v", r)
 	}
 	if _, _, err := env.soaks.RunNow("long", "a"); err == nil {

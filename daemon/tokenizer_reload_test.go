@@ -85,7 +85,7 @@ probes:
 	reg := prometheus.NewRegistry()
 	d := New(slog.New(slog.NewTextHandler(io.Discard, nil)), collector.New(reg, collector.Options{}), 0)
 	defer d.Stop(time.Second)
-	if err := d.Apply(load(t, cfgWith(goodPath))); err != nil {
+	if err := d.Apply(loadConfig(t, cfgWith(goodPath))); err != nil {
 		t.Fatal(err)
 	}
 	running := d.jobs["p/a"]
@@ -110,7 +110,7 @@ probes:
 
 	// A file that turns bad between validation and Apply is refused by
 	// Apply, which changes nothing.
-	next := load(t, cfgWith(swapPath))
+	next := loadConfig(t, cfgWith(swapPath))
 	if err := os.WriteFile(swapPath, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
