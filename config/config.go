@@ -217,7 +217,8 @@ type Workload struct {
 	Tokenizer string `yaml:"tokenizer,omitempty" json:"tokenizer,omitempty"`
 	// Dataset is a prompt file: JSON Lines (one prompt, or message list,
 	// per line) or ShareGPT JSON; see package dataset. It is read when the
-	// config is loaded, and refused with its file and line if it is empty
+	// config is loaded (once: its prompts are kept for the generators; see
+	// DatasetEntries), and refused with its file and line if it is empty
 	// or malformed; a relative path is resolved against the config file's
 	// directory and stored resolved.
 	Dataset string `yaml:"dataset,omitempty" json:"dataset,omitempty"`
@@ -235,7 +236,8 @@ type Workload struct {
 	// prompt of the workload. Default DefaultDocuments.
 	Documents int `yaml:"documents,omitempty" json:"documents,omitempty"`
 	// Images (vision) are PNG or JPEG files sent as data: URIs in image_url
-	// parts of the user message; each is read when the config is loaded.
+	// parts of the user message; each is read when the config is loaded,
+	// and kept (see ImageURIs).
 	// Vision targets need them, other kinds refuse them.
 	Images []string `yaml:"images,omitempty" json:"images,omitempty"`
 	// ImagesPerRequest (vision) is how many of Images each request

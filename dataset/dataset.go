@@ -1,8 +1,9 @@
 // Package dataset reads prompt files: JSON Lines (one prompt or message
 // list per line) and ShareGPT-format JSON, the format of the datasets that
 // vLLM's and Hugging Face inference-benchmarker's benchmarks use. It is a
-// package of its own so that both config (which checks a file when the
-// config is loaded) and workload (which sends its prompts) can use it.
+// package of its own so that both config (which reads and checks a file
+// when the config is loaded, and keeps its prompts) and workload (which
+// sends them) can use it.
 //
 // Formats:
 //
