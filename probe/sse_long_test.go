@@ -32,3 +32,25 @@ func TestSSEReaderLongStreamOfSmallEvents(t *testing.T) {
 		t.Errorf("after the last event: %v, want EOF", err)
 	}
 }
+
+// TestSSEReaderEventAtTheLimit protects the per-event limit (1 MiB in the
+// client; a "protocol" failure past it): an event whose data is exactly the
+// limit is read, one byte more is refused, also when the line has to grow
+// the read buffer.
+func TestSSEReaderEventAtTheLimit(t *testing.T) {
+	const limit = 4100 // just over the 4 KiB the reader starts with
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{limit - 1, true}, {limit, true}, {limit + 1, false}} {
+		data := strings.Repeat("d", tc.size)
+		s := NewSSEReader(iotest.OneByteReader(strings.NewReader("data: "+data+"\n\n")), limit)
+		ev, err := s.Next()
+		if tc.ok && (err != nil || string(ev.Data) != data) {
+			t.Errorf("%d bytes under a %d-byte limit: %d bytes, %v", tc.size, limit, len(ev.Data), err)
+		}
+		if !tc.ok && err != ErrEventTooLarge {
+			t.Errorf("%d bytes over a %d-byte limit: %v, want ErrEventTooLarge", tc.size, limit, err)
+		}
+	}
+}
