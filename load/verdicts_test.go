@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,8 +99,8 @@ func TestSweepDetectedMaxIsHighestQualifyingRate(t *testing.T) {
 	if p := r.Progress(); p.Steps != 4 {
 		t.Errorf("progress shows %d steps, want the throughput phase and 3 rates", p.Steps)
 	}
-	if res.MaxThroughput == nil || len(res.Steps) < 3 {
-		t.Fatalf("sweep ended early (%s): %d steps", res.StopReason, len(res.Steps))
+	if res.MaxThroughput == nil || len(res.Steps) != 4 || res.StopReason != "" {
+		t.Fatalf("sweep ended early (%s): %d steps, want the throughput phase and 3 rates", res.StopReason, len(res.Steps))
 	}
 	s0 := res.Steps[0]
 	if s0.Index != 0 || s0.Kind != StepThroughput || s0.Qualified != nil {
@@ -200,4 +201,63 @@ func TestClientBottleneckAtLagThreshold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowingSender answers after its current latency, which a test may change
+// while a run goes on.
+type slowingSender struct{ latency atomic.Int64 }
+
+func (s *slowingSender) Do(ctx context.Context, req probe.Request) *probe.Record {
+	return (&fakeSender{latency: time.Duration(s.latency.Load()), tokens: 2}).Do(ctx, req)
+}
+
+// TestSweepStops protects how far a sweep goes (its steps, stop_reason,
+// and so what the detected max can be): it stops after two rate steps in a
+// row that do not qualify — unless they are its last two, which end it
+// anyway —, and after a step whose median latency exceeds 10 times the
+// first rate step's; a throughput phase that completed too few requests to
+// give a rate ends it before any rate step.
+func TestSweepStops(t *testing.T) {
+	t.Run("two steps in a row fail to qualify", func(t *testing.T) {
+		t.Parallel()
+		res := run(Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 3, Duration: 200 * time.Millisecond, SLO: probe.SLO{TTFT: time.Microsecond}},
+			&fakeSender{latency: 10 * time.Millisecond})
+		if len(res.Steps) != 3 || !strings.Contains(res.StopReason, "steps 1 and 2 both failed to qualify") || res.DetectedMax != nil || res.Passed {
+			t.Errorf("%d steps, stop reason %q, detected max %v, passed %v; want 3 steps, stopped after steps 1 and 2",
+				len(res.Steps), res.StopReason, res.DetectedMax, res.Passed)
+		}
+	})
+	t.Run("the last two steps fail to qualify", func(t *testing.T) {
+		t.Parallel()
+		res := run(Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 2, Duration: 200 * time.Millisecond, SLO: probe.SLO{TTFT: time.Microsecond}},
+			&fakeSender{latency: 10 * time.Millisecond})
+		if len(res.Steps) != 3 || res.StopReason != "" {
+			t.Errorf("%d steps, stop reason %q; want all 3 steps and no stop reason", len(res.Steps), res.StopReason)
+		}
+	})
+	t.Run("latency past 10 times the first step's", func(t *testing.T) {
+		t.Parallel()
+		s := &slowingSender{}
+		s.latency.Store(int64(10 * time.Millisecond))
+		r, err := New(s, fixedRequests{}, Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 4, Duration: 300 * time.Millisecond},
+			Hooks{Step: func(st *Step) {
+				if st.Index == 1 {
+					s.latency.Store(int64(150 * time.Millisecond))
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := r.Run(context.Background())
+		if len(res.Steps) != 3 || !strings.Contains(res.StopReason, "step 2 median latency") {
+			t.Errorf("%d steps, stop reason %q; want a stop after step 2 for its latency", len(res.Steps), res.StopReason)
+		}
+	})
+	t.Run("throughput phase too short for a rate", func(t *testing.T) {
+		t.Parallel()
+		res := run(Options{Mode: ModeSweep, MaxVUs: 1, NumRates: 3, Duration: 100 * time.Millisecond}, &fakeSender{latency: 150 * time.Millisecond})
+		if len(res.Steps) != 1 || !strings.Contains(res.StopReason, "too few requests") || res.MaxThroughput != nil {
+			t.Errorf("%d steps, stop reason %q, max throughput %v; want only the throughput phase", len(res.Steps), res.StopReason, res.MaxThroughput)
+		}
+	})
 }
