@@ -19,7 +19,6 @@ import (
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
-	"github.com/llmprobe/llmprobe/workload"
 )
 
 // Daemon owns the scheduler, the clients and the probes' last results.
@@ -37,15 +36,11 @@ type Daemon struct {
 // probeJob is one probe against one target: the unit of scheduling, so a
 // slow target cannot make a probe skip its other targets.
 type probeJob struct {
-	name   string // scheduler job name
-	probe  config.Probe
-	target config.Target
-	work   config.Workload
-	client *probe.Client
-	gen    *workload.Generator
-	slo    probe.SLO
-	mu     sync.Mutex
-	last   *ProbeResult
+	jobBase
+	probe config.Probe
+	slo   probe.SLO
+	mu    sync.Mutex
+	last  *ProbeResult
 }
 
 // ProbeResult is the outcome of the last run of one probe on one target.
@@ -112,55 +107,25 @@ func SLOOf(s config.SLO) probe.SLO {
 func (d *Daemon) Apply(cfg *config.Config) error {
 	want := map[string]*probeJob{}
 	for _, p := range cfg.Probes {
-		w := cfg.Workload(p.Workload)
-		for _, tn := range p.Targets {
-			t := cfg.Target(tn)
-			if t == nil || w == nil {
-				return fmt.Errorf("probe %q: unknown target %q or workload %q", p.Name, tn, p.Workload)
-			}
-			want[jobName(p.Name, tn)] = &probeJob{name: jobName(p.Name, tn), probe: p, target: *t, work: *w, slo: SLOOf(p.SLO)}
+		if err := addJobs(want, cfg, "probe", p.Name, p.Workload, p.Targets, func(b jobBase) *probeJob {
+			return &probeJob{jobBase: b, probe: p, slo: SLOOf(p.SLO)}
+		}); err != nil {
+			return err
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// Build everything that can fail before touching the running state.
-	for name, j := range want {
-		if old, ok := d.jobs[name]; ok && sameJob(old, j) {
-			continue
-		}
-		gen, err := workload.NewForKind(&j.work, j.target.Kind)
-		if err != nil {
-			return fmt.Errorf("probe %q: %w", j.probe.Name, err)
-		}
-		j.gen = gen
+	r := &reconciler[*probeJob]{
+		kind: "probe", logger: d.logger, metrics: d.metrics, sched: d.sched,
+		same:       sameJob,
+		targetGone: func(tn string) { d.metrics.Delete(prometheus.Labels{"target": tn}) },
+		start: func(j *probeJob) error {
+			return d.sched.Add(j.name, j.probe.Schedule, true, func(ctx context.Context) { d.run(ctx, j) })
+		},
 	}
-	clients := clientsFor(cfg, d.cfg, d.clients)
-	for name, old := range d.jobs {
-		if j, ok := want[name]; ok && sameJob(old, j) {
-			want[name] = old
-			continue
-		}
-		d.sched.Remove(name)
-		if _, ok := want[name]; !ok {
-			d.metrics.Delete(prometheus.Labels{"target": old.target.Name, "name": old.probe.Name})
-			d.logger.Info("probe removed", "probe", old.probe.Name, "target", old.target.Name)
-		}
-	}
-	for tn := range d.clients {
-		if cfg.Target(tn) == nil {
-			d.metrics.Delete(prometheus.Labels{"target": tn})
-		}
-	}
-	for name, j := range want {
-		if old, ok := d.jobs[name]; ok && old == j {
-			continue
-		}
-		j.client = clients[j.target.Name]
-		d.metrics.InitTarget(j.target.Name, j.target.Model, "probe", j.probe.Name)
-		if err := d.sched.Add(name, j.probe.Schedule, true, func(ctx context.Context) { d.run(ctx, j) }); err != nil {
-			// config validation uses the same parser, so this is a bug
-			return fmt.Errorf("probe %q: %w", j.probe.Name, err)
-		}
+	clients, err := r.apply(cfg, d.cfg, d.jobs, want, d.clients)
+	if err != nil {
+		return err
 	}
 	d.jobs = want
 	d.clients = clients

@@ -19,7 +19,6 @@ import (
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
-	"github.com/llmprobe/llmprobe/workload"
 )
 
 // PhaseSoak labels soak traffic (Record.Phase), so that it never lands in
@@ -64,19 +63,15 @@ func (s *Soaks) SetGPU(g load.GPUSampler, every time.Duration) {
 
 // soakJob is one soak against one target.
 type soakJob struct {
-	name   string
-	soak   config.Soak
-	target config.Target
-	work   config.Workload
-	client *probe.Client
-	gen    *workload.Generator
+	jobBase
+	soak config.Soak
 
 	ctx    context.Context // manual runs; canceled when the job goes away
 	cancel context.CancelFunc
 
 	running atomic.Bool
 	runner  *load.Runner // under Soaks.mu
-	last    *archive.Run   // under Soaks.mu
+	last    *archive.Run // under Soaks.mu
 }
 
 // NewSoaks returns a soak runner for cfg; arch receives every finished
@@ -119,13 +114,10 @@ func sameSoak(a, b *soakJob) bool {
 func (s *Soaks) Apply(cfg *config.Config) error {
 	want := map[string]*soakJob{}
 	for _, sk := range cfg.Soaks {
-		w := cfg.Workload(sk.Workload)
-		for _, tn := range sk.Targets {
-			t := cfg.Target(tn)
-			if t == nil || w == nil {
-				return fmt.Errorf("soak %q: unknown target %q or workload %q", sk.Name, tn, sk.Workload)
-			}
-			want[jobName(sk.Name, tn)] = &soakJob{name: jobName(sk.Name, tn), soak: sk, target: *t, work: *w}
+		if err := addJobs(want, cfg, "soak", sk.Name, sk.Workload, sk.Targets, func(b jobBase) *soakJob {
+			return &soakJob{jobBase: b, soak: sk}
+		}); err != nil {
+			return err
 		}
 	}
 	s.mu.Lock()
@@ -133,49 +125,28 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 	if s.stopping {
 		return errors.New("soaks are stopping")
 	}
-	for name, j := range want {
-		if old, ok := s.jobs[name]; ok && sameSoak(old, j) {
-			continue
-		}
-		gen, err := workload.NewForKind(&j.work, j.target.Kind)
-		if err != nil {
-			return fmt.Errorf("soak %q: %w", j.soak.Name, err)
-		}
-		j.gen = gen
+	r := &reconciler[*soakJob]{
+		kind: PhaseSoak, logger: s.logger, metrics: s.metrics, sched: s.sched,
+		same: sameSoak,
+		stop: func(old *soakJob, removed bool) {
+			old.cancel()
+			if removed {
+				s.sm.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
+			}
+		},
+		targetGone: func(tn string) { s.sm.Delete(prometheus.Labels{"target": tn}) },
+		start: func(j *soakJob) error {
+			j.ctx, j.cancel = context.WithCancel(s.ctx)
+			s.sm.InitSoak(j.target.Name, j.soak.Name)
+			if j.soak.Schedule == "" {
+				return nil // started by hand only
+			}
+			return s.sched.Add(j.name, j.soak.Schedule, false, func(ctx context.Context) { s.scheduled(ctx, j) })
+		},
 	}
-	clients := clientsFor(cfg, s.cfg, s.clients)
-	for name, old := range s.jobs {
-		if j, ok := want[name]; ok && sameSoak(old, j) {
-			want[name] = old
-			continue
-		}
-		s.sched.Remove(name)
-		old.cancel()
-		if _, ok := want[name]; !ok {
-			s.metrics.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
-			s.sm.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
-			s.logger.Info("soak removed", "soak", old.soak.Name, "target", old.target.Name)
-		}
-	}
-	for tn := range s.clients {
-		if cfg.Target(tn) == nil {
-			s.sm.Delete(prometheus.Labels{"target": tn})
-		}
-	}
-	for name, j := range want {
-		if old, ok := s.jobs[name]; ok && old == j {
-			continue
-		}
-		j.client = clients[j.target.Name]
-		j.ctx, j.cancel = context.WithCancel(s.ctx)
-		s.metrics.InitTarget(j.target.Name, j.target.Model, PhaseSoak, j.soak.Name)
-		s.sm.InitSoak(j.target.Name, j.soak.Name)
-		if j.soak.Schedule == "" {
-			continue // started by hand only
-		}
-		if err := s.sched.Add(name, j.soak.Schedule, false, func(ctx context.Context) { s.scheduled(ctx, j) }); err != nil {
-			return fmt.Errorf("soak %q: %w", j.soak.Name, err) // validated by config: a bug
-		}
+	clients, err := r.apply(cfg, s.cfg, s.jobs, want, s.clients)
+	if err != nil {
+		return err
 	}
 	s.jobs = want
 	s.clients = clients
@@ -474,14 +445,14 @@ func (s *Soaks) Stop(grace time.Duration) {
 
 // SoakStatus is a soak job's state, for the API.
 type SoakStatus struct {
-	Soak     string           `json:"soak"`
-	Target   string           `json:"target"`
-	Mode     string           `json:"mode"`
-	Schedule string           `json:"schedule,omitempty"`
-	Next     time.Time        `json:"next,omitzero"`
-	Running  bool             `json:"running"`
+	Soak     string         `json:"soak"`
+	Target   string         `json:"target"`
+	Mode     string         `json:"mode"`
+	Schedule string         `json:"schedule,omitempty"`
+	Next     time.Time      `json:"next,omitzero"`
+	Running  bool           `json:"running"`
 	Progress *load.Progress `json:"progress,omitempty"`
-	Last     *archive.Run     `json:"last,omitempty"`
+	Last     *archive.Run   `json:"last,omitempty"`
 }
 
 // Statuses returns every soak job's state, sorted by soak then target.
