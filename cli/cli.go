@@ -47,6 +47,16 @@ const defaultListen = ":9750"
 // have them, see addDaemonFlags), the log flags (run, demo, sim) and the
 // outputs.
 type globals struct {
+	daemonFlags
+	stdout io.Writer
+	stderr io.Writer
+	sigs   chan os.Signal // nil: the real signals
+}
+
+// daemonFlags are the flags of the commands that run the daemon (run,
+// demo). They used to be the application's, so every command's help
+// listed them; each command now has the flags it uses.
+type daemonFlags struct {
 	log     *promslog.Config
 	web     *web.FlagConfig
 	metrics string
@@ -57,23 +67,6 @@ type globals struct {
 	// unauthWrites allows write endpoints without authentication.
 	unauthWrites bool
 	// timeoutOffset is taken off Prometheus's scrape timeout for /probe.
-	timeoutOffset time.Duration
-	stdout        io.Writer
-	stderr        io.Writer
-	sigs          chan os.Signal // nil: the real signals
-}
-
-// daemonFlags are the flags of the commands that run the daemon (run,
-// demo). They used to be the application's, so every command's help
-// listed them; each command now has the flags it uses.
-type daemonFlags struct {
-	log           *promslog.Config
-	web           *web.FlagConfig
-	metrics       string
-	gpu           bool
-	grace         time.Duration
-	gpuEvery      time.Duration
-	unauthWrites  bool
 	timeoutOffset time.Duration
 }
 
@@ -99,10 +92,7 @@ func addDaemonFlags(cmd *kingpin.CmdClause) *daemonFlags {
 	return d
 }
 
-func (g *globals) useDaemonFlags(d *daemonFlags) {
-	g.log, g.web, g.metrics, g.gpu, g.grace, g.gpuEvery, g.unauthWrites = d.log, d.web, d.metrics, d.gpu, d.grace, d.gpuEvery, d.unauthWrites
-	g.timeoutOffset = d.timeoutOffset
-}
+func (g *globals) useDaemonFlags(d *daemonFlags) { g.daemonFlags = *d }
 
 // Run runs llmprobe with its command-line arguments and returns its exit
 // status.
@@ -166,7 +156,7 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	terminated := false
 	app.Terminate(func(int) { terminated = true })
 
-	g := &globals{log: &promslog.Config{}, stdout: stdout, stderr: stderr, sigs: sigs}
+	g := &globals{daemonFlags: daemonFlags{log: &promslog.Config{}}, stdout: stdout, stderr: stderr, sigs: sigs}
 	cmd, err := app.Parse(prepareArgs(app, args))
 	if terminated {
 		return exitOK

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -100,40 +101,37 @@ func (h *handler) runs(w http.ResponseWriter, r *http.Request) {
 
 // runResult serves GET /api/v1/runs/{id}: a run's JSON result.
 func (h *handler) runResult(w http.ResponseWriter, r *http.Request) {
-	if h.o.Archive == nil {
-		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
-		return
-	}
-	b, err := h.o.Archive.Result(r.PathValue("id"))
-	if errors.Is(err, archive.ErrNotFound) {
-		writeJSONError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	h.archived(w, r, "application/json", func(a *archive.Archive, id string) (io.ReadCloser, error) {
+		b, err := a.Result(id)
+		return io.NopCloser(bytes.NewReader(b)), err
+	})
 }
 
 // runTimeline serves GET /api/v1/runs/{id}/timeline: a run's JSONL
 // request timeline.
 func (h *handler) runTimeline(w http.ResponseWriter, r *http.Request) {
+	h.archived(w, r, "application/x-ndjson", func(a *archive.Archive, id string) (io.ReadCloser, error) {
+		return a.Timeline(id)
+	})
+}
+
+// archived serves one file of the run named by the path's {id}: 404 for a
+// run the archive does not have (or no archive), 500 when it cannot be read.
+func (h *handler) archived(w http.ResponseWriter, r *http.Request, contentType string, open func(*archive.Archive, string) (io.ReadCloser, error)) {
 	if h.o.Archive == nil {
 		writeJSONError(w, http.StatusNotFound, archive.ErrNotFound.Error())
 		return
 	}
-	f, err := h.o.Archive.Timeline(r.PathValue("id"))
-	if errors.Is(err, archive.ErrNotFound) {
+	f, err := open(h.o.Archive, r.PathValue("id"))
+	switch {
+	case errors.Is(err, archive.ErrNotFound):
 		writeJSONError(w, http.StatusNotFound, err.Error())
 		return
-	}
-	if err != nil {
+	case err != nil:
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	defer f.Close()
-	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Type", contentType)
 	_, _ = io.Copy(w, f)
 }
