@@ -297,62 +297,52 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 
 	o := SoakOptions(&j.soak, &j.target, &j.work)
 	started := time.Now()
-	var w *archive.Writer
-	if s.arch != nil {
-		var err error
-		if w, err = s.arch.Begin(j.soak.Name, j.target.Name, started); err != nil {
-			log.Error("cannot archive the soak; running it anyway", "err", err)
-		} else {
-			o.Sink = w
-		}
-	}
 	inflight := s.metrics.InFlight(j.target.Name)
 	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
-	runner, err := load.New(j.client, j.gen, o, load.Hooks{
-		Record: func(rec *probe.Record, interrupted bool) {
-			// Warmup requests feed nothing; requests canceled because the
-			// soak was stopped say nothing of the server.
-			if rec.Phase == load.PhaseWarmup || interrupted {
-				return
-			}
-			s.metrics.Observe(rec)
-		},
-		Dropped:  dropped.Inc,
-		InFlight: func(d int) { inflight.Add(float64(d)) },
-	})
-	if err != nil {
-		log.Error("invalid soak", "err", err) // config validation should prevent it
-		if w != nil {
-			w.Abort()
-		}
-		return
-	}
-	s.mu.Lock()
-	j.runner = runner
-	stopping := s.stopping
-	s.mu.Unlock()
-	if stopping {
-		runner.Stop()
-	}
 	defer func() {
 		s.mu.Lock()
 		j.runner = nil
 		s.mu.Unlock()
 	}()
-
-	s.sm.SetRunning(j.target.Name, j.soak.Name, true)
-	log.Info("soak started", "mode", o.Mode, "trigger", trigger)
-	s.mu.Lock()
-	stopGPU := load.SampleGPU(s.gpu, s.gpuEvery)
-	s.mu.Unlock()
-	res := runner.Run(ctx)
-	res.GPU = stopGPU()
-	s.sm.SetRunning(j.target.Name, j.soak.Name, false)
-
-	if w != nil {
-		if err := w.Commit(res); err != nil {
-			log.Error("cannot archive the soak's result", "err", err)
-		}
+	res, err := archive.RunJob(ctx, s.arch, &archive.Job{
+		Started: started, Send: j.client, Requests: j.gen, Options: o,
+		Hooks: load.Hooks{
+			Record: func(rec *probe.Record, interrupted bool) {
+				// Warmup requests feed nothing; requests canceled because the
+				// soak was stopped say nothing of the server.
+				if rec.Phase == load.PhaseWarmup || interrupted {
+					return
+				}
+				s.metrics.Observe(rec)
+			},
+			Dropped:  dropped.Inc,
+			InFlight: func(d int) { inflight.Add(float64(d)) },
+		},
+		Unarchived: func(err error) bool {
+			log.Error("cannot archive the soak; running it anyway", "err", err)
+			return true
+		},
+		Start: func(runner *load.Runner) (load.GPUSampler, time.Duration, func()) {
+			s.mu.Lock()
+			j.runner = runner
+			stopping := s.stopping
+			s.mu.Unlock()
+			if stopping {
+				runner.Stop()
+			}
+			s.sm.SetRunning(j.target.Name, j.soak.Name, true)
+			log.Info("soak started", "mode", o.Mode, "trigger", trigger)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.gpu, s.gpuEvery, func() { s.sm.SetRunning(j.target.Name, j.soak.Name, false) }
+		},
+	})
+	switch {
+	case res == nil:
+		log.Error("invalid soak", "err", err) // config validation should prevent it
+		return
+	case err != nil:
+		log.Error("cannot archive the soak's result", "err", err)
 	}
 	s.sm.RunDone(j.target.Name, j.soak.Name, res.Passed, res.Ended.Sub(started), res.Ended)
 	if res.Mode == load.ModeSweep && res.Status == load.StatusCompleted {
