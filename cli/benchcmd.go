@@ -298,18 +298,7 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 		lo.Duration, lo.Warmup, lo.Drain = scale(lo.Duration), scale(lo.Warmup), scale(lo.Drain)
 	}
 
-	prompt := "fixed"
-	switch {
-	case w.Dataset != "":
-		prompt = "dataset"
-	case w.InputTokens > 0:
-		prompt = "synthetic"
-	}
-	d := w.OutputTokens
-	lo.Workload = load.WorkloadInfo{
-		Name: w.Name, Prompt: prompt, Dataset: w.Dataset, InputTokens: w.InputTokens, PrefixCache: w.PrefixCache,
-		Output: load.DecodeOptions{NumTokens: d.NumTokens, MaxTokens: d.MaxTokens, MinTokens: d.MinTokens, Variance: d.Variance},
-	}
+	lo.Workload = w.Info()
 	if x.datasetShown != "" {
 		lo.Workload.Dataset = x.datasetShown
 	}

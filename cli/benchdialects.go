@@ -24,6 +24,9 @@ import (
 	"strings"
 	"time"
 
+	commoncfg "github.com/prometheus/common/config"
+	prommodel "github.com/prometheus/common/model"
+
 	"github.com/llmprobe/llmprobe/compat"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/dataset"
@@ -485,10 +488,14 @@ func (p *planner) resolveTarget() {
 		timeout = gpustackDefaultTimeout
 	}
 
-	p.ep = probe.Endpoint{
-		Name: u.Host, URL: raw, Model: model, Kind: kind, APIKey: o.apiKey, Timeout: timeout, Stream: true,
-		InsecureSkipVerify: o.insecure, RerankPath: rerank,
+	// bench's target is a config target, made into an endpoint the way
+	// the daemon makes its targets (config/runtime.go).
+	stream := true
+	t := config.Target{
+		Name: u.Host, URL: raw, Model: model, Kind: kind, APIKey: commoncfg.Secret(o.apiKey), Timeout: prommodel.Duration(timeout),
+		Stream: &stream, InsecureSkipVerify: o.insecure, RerankPath: rerank,
 	}
+	p.ep = t.Endpoint()
 }
 
 // resolveLoad resolves the mode, rates, arrivals, users, caps, counts and

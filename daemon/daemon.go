@@ -76,30 +76,6 @@ func jobProbe(job string) string {
 	return p
 }
 
-// Endpoint maps a configured target to the client's view of it.
-func Endpoint(t *config.Target) probe.Endpoint {
-	return probe.Endpoint{
-		Name:               t.Name,
-		URL:                t.URL,
-		Model:              t.Model,
-		Kind:               t.Kind,
-		APIKey:             string(t.APIKey),
-		Timeout:            time.Duration(t.Timeout),
-		IdleTimeout:        time.Duration(t.IdleTimeout),
-		MaxResponseBytes:   t.MaxResponseBytes,
-		Stream:             t.Streaming(),
-		SupportsMinTokens:  t.SupportsMinTokens,
-		RerankPath:         t.RerankPath,
-		InsecureSkipVerify: t.InsecureSkipVerify,
-		Headers:            t.Headers,
-	}
-}
-
-// SLOOf converts a configured SLO.
-func SLOOf(s config.SLO) probe.SLO {
-	return probe.SLO{TTFT: time.Duration(s.TTFT), ITL: time.Duration(s.ITL), TPOT: time.Duration(s.TPOT), E2E: time.Duration(s.E2E)}
-}
-
 // Apply makes cfg the running config. Jobs whose probe, target and workload
 // are unchanged keep running undisturbed (their schedule, their in-flight
 // run); changed ones are replaced; removed ones stop and their series are
@@ -108,7 +84,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	want := map[string]*probeJob{}
 	for _, p := range cfg.Probes {
 		if err := addJobs(want, cfg, "probe", p.Name, p.Workload, p.Targets, func(b jobBase) *probeJob {
-			return &probeJob{jobBase: b, probe: p, slo: SLOOf(p.SLO)}
+			return &probeJob{jobBase: b, probe: p, slo: p.SLO.Probe()}
 		}); err != nil {
 			return err
 		}
@@ -145,7 +121,7 @@ func clientsFor(cfg, prevCfg *config.Config, prev map[string]*probe.Client) map[
 			clients[t.Name] = c
 			continue
 		}
-		clients[t.Name] = probe.NewClient(Endpoint(t))
+		clients[t.Name] = probe.NewClient(t.Endpoint())
 	}
 	for tn, c := range prev {
 		if clients[tn] != c {

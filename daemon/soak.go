@@ -236,50 +236,6 @@ func (s *Soaks) targetSem(target string) chan struct{} {
 	return sem
 }
 
-// SoakOptions returns the load options of a soak against a target.
-func SoakOptions(sk *config.Soak, t *config.Target, w *config.Workload) load.Options {
-	prompt := "fixed"
-	switch {
-	case w.Dataset != "":
-		prompt = "dataset"
-	case w.InputTokens > 0:
-		prompt = "synthetic"
-	}
-	return load.Options{
-		Mode:           sk.Mode,
-		Arrival:        sk.Arrival,
-		Rates:          sk.Rates,
-		VUs:            sk.VUs,
-		MaxVUs:         sk.MaxVUs,
-		NumRates:       sk.NumRates,
-		Duration:       time.Duration(sk.Duration),
-		Warmup:         time.Duration(sk.Warmup),
-		MaxInFlight:    sk.MaxInFlight,
-		StopErrorRatio: sk.StopErrorRatio,
-		SLO:            SLOOf(sk.SLO),
-		ErrorRatio:     sk.SLO.ErrorRatio,
-		Seed:           sk.Seed,
-		Name:           sk.Name,
-		Phase:          PhaseSoak,
-		Target:         t.Name,
-		Model:          t.Model,
-		Kind:           t.Kind,
-		Workload: load.WorkloadInfo{
-			Name:        w.Name,
-			Prompt:      prompt,
-			Dataset:     w.Dataset,
-			InputTokens: w.InputTokens,
-			Output: load.DecodeOptions{
-				NumTokens: w.OutputTokens.NumTokens,
-				MaxTokens: w.OutputTokens.MaxTokens,
-				MinTokens: w.OutputTokens.MinTokens,
-				Variance:  w.OutputTokens.Variance,
-			},
-			PrefixCache: w.PrefixCache,
-		},
-	}
-}
-
 // run runs a soak job once and archives the result. The caller holds
 // j.running and a s.wg count.
 func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
@@ -295,7 +251,7 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 		return
 	}
 
-	o := SoakOptions(&j.soak, &j.target, &j.work)
+	o := j.soak.LoadOptions(&j.target, &j.work, PhaseSoak)
 	started := time.Now()
 	inflight := s.metrics.InFlight(j.target.Name)
 	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
