@@ -363,7 +363,6 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 		return exitError
 	}
 
-	var sinks multiSink
 	var timeline *os.File
 	var jsonl *load.JSONLSink
 	if o.timelineFile != "" {
@@ -373,67 +372,74 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 		}
 		defer timeline.Close()
 		jsonl = load.NewJSONLSink(timeline)
-		sinks = append(sinks, jsonl)
 	}
-	var aw *archive.Writer
+	var arch *archive.Archive
 	if o.dataDir != "" {
-		arch, err := archive.Open(o.dataDir, archive.Retention{})
-		if err == nil {
-			aw, err = arch.Begin(lo.Name, lo.Target, time.Now())
-		}
-		if err != nil {
+		if arch, err = archive.Open(o.dataDir, archive.Retention{}); err != nil {
 			fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 			return exitError
 		}
-		sinks = append(sinks, aw)
 	}
-	if o.extras != nil && o.extras.samples != nil {
-		sinks = append(sinks, o.extras.samples) // other tools' result formats
-	}
-	if len(sinks) > 0 {
-		lo.Sink = sinks
-	}
-	runner, err := load.New(client, gen, lo, load.Hooks{})
-	if err != nil {
-		if aw != nil {
-			aw.Abort()
-		}
-		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
-		return exitError
-	}
-	lo = runner.Options()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := g.sigs
-	if sigs == nil {
+	sigs, notify := g.sigs, g.sigs == nil
+	if notify {
 		sigs = make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sigs)
 	}
-	go func() {
-		select {
-		case <-sigs:
-			fmt.Fprintln(g.stderr, "\nllmprobe bench: interrupted; saving what was measured")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	logger.Debug("bench starting", "mode", lo.Mode, "target", lo.Target, "model", lo.Model)
-	fmt.Fprintf(g.stderr, "llmprobe bench: %s against %s (model %s)%s\n", describePlan(&lo), redactURL(o.url), lo.Model, progressHint(g, o))
-	stopProgress := startProgress(g.stderr, o.progress, runner)
-	var gpuSampler load.GPUSampler
-	if o.gpuEvery > 0 {
-		// Quietly: most bench runs are on machines without a GPU.
-		gc := gpu.New(slog.New(slog.DiscardHandler), gpu.Options{})
+	var gc *gpu.Collector
+	res, err := archive.RunJob(ctx, arch, &archive.Job{
+		Started: time.Now(), Send: client, Requests: gen, Options: lo,
+		Sink: func(aw *archive.Writer) load.Sink {
+			var sinks multiSink
+			if jsonl != nil {
+				sinks = append(sinks, jsonl)
+			}
+			if aw != nil {
+				sinks = append(sinks, aw)
+			}
+			if o.extras != nil && o.extras.samples != nil {
+				sinks = append(sinks, o.extras.samples) // other tools' result formats
+			}
+			if len(sinks) == 0 {
+				return nil // nil, not an empty multiSink: nothing to write to
+			}
+			return sinks
+		},
+		Start: func(runner *load.Runner) (load.GPUSampler, time.Duration, func()) {
+			lo = runner.Options()
+			if notify {
+				// Only now: until the run starts, ^C ends bench at once.
+				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			}
+			go func() {
+				select {
+				case <-sigs:
+					fmt.Fprintln(g.stderr, "\nllmprobe bench: interrupted; saving what was measured")
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			logger.Debug("bench starting", "mode", lo.Mode, "target", lo.Target, "model", lo.Model)
+			fmt.Fprintf(g.stderr, "llmprobe bench: %s against %s (model %s)%s\n", describePlan(&lo), redactURL(o.url), lo.Model, progressHint(g, o))
+			stopProgress := startProgress(g.stderr, o.progress, runner)
+			if o.gpuEvery <= 0 {
+				return nil, 0, stopProgress
+			}
+			// Quietly: most bench runs are on machines without a GPU.
+			gc = gpu.New(slog.New(slog.DiscardHandler), gpu.Options{})
+			return gc, o.gpuEvery, stopProgress
+		},
+	})
+	if gc != nil {
 		defer gc.Close()
-		gpuSampler = gc
 	}
-	stopGPU := load.SampleGPU(gpuSampler, o.gpuEvery)
-	res := runner.Run(ctx)
-	res.GPU = stopGPU()
-	stopProgress()
+	if res == nil {
+		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
+		return exitError
+	}
+	archiveErr := err
 
 	code := exitOK
 	switch {
@@ -449,8 +455,8 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 			code = max(code, exitError)
 		}
 	}
-	if aw != nil {
-		if err := aw.Commit(res); err != nil {
+	if arch != nil {
+		if err := archiveErr; err != nil {
 			fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 			code = max(code, exitError)
 		} else {
