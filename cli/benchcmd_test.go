@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 // bench parses args as `llmprobe bench` flags and runs it.
@@ -41,14 +41,7 @@ func bench(t *testing.T, sigs chan os.Signal, args ...string) (code int, stdout,
 }
 
 func benchSim(t *testing.T, cfg sim.Config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	_, addr, err := sim.Listen(ctx, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr.String() + "/v1"
+	return simtest.Start(t, cfg) + "/v1"
 }
 
 func TestBenchThroughputTable(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 // TestProbeDebugColdCacheHit: /probe?debug=true says when a cold probe's
@@ -33,7 +34,7 @@ func TestProbeDebugColdCacheHit(t *testing.T) {
 			fmt.Sprintf(`{"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":%d}}}`, prompt, prompt-1))
 	}))
 	t.Cleanup(caching.Close)
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2, PrefixCache: sim.PrefixCache{Enabled: true}})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2, PrefixCache: sim.PrefixCache{Enabled: true}})
 	d := startDaemon(t, fmt.Sprintf(`
 global: {probe_jitter: 0s}
 targets:

@@ -21,6 +21,7 @@ import (
 	"github.com/llmprobe/llmprobe/daemon"
 	"github.com/llmprobe/llmprobe/e2e"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -32,17 +33,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// startSim serves a simulated model on loopback for the test's lifetime.
-func startSim(t *testing.T, cfg sim.Config) string {
-	t.Helper()
-	ctx := t.Context()
-	_, addr, err := sim.Listen(ctx, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr.String()
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -185,7 +175,7 @@ func TestCheckConfig(t *testing.T) {
 // known exactly. The tolerances allow for a noisy 2-core CI machine; the
 // load package's benchmark holds the strict numbers.
 func TestMeasuredLatencyMatchesSimulator(t *testing.T) {
-	simURL := startSim(t, sim.Config{TTFT: 100 * time.Millisecond, ITL: 10 * time.Millisecond, OutputTokens: 40})
+	simURL := simtest.Start(t, sim.Config{TTFT: 100 * time.Millisecond, ITL: 10 * time.Millisecond, OutputTokens: 40})
 	d := startDaemon(t, fmt.Sprintf(`
 global: {probe_jitter: 0s}
 targets:
@@ -251,9 +241,9 @@ probes:
 
 func TestFailuresAreMeasuredAndDaemonSurvives(t *testing.T) {
 	refused := "http://" + freeAddr(t) // nothing listens there
-	s500 := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, Faults: sim.Faults{HTTP500: 1}})
-	cut := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 20, Faults: sim.Faults{Disconnect: 1}})
-	stall := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 20, Faults: sim.Faults{Stall: 1}})
+	s500 := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, Faults: sim.Faults{HTTP500: 1}})
+	cut := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 20, Faults: sim.Faults{Disconnect: 1}})
+	stall := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 20, Faults: sim.Faults{Stall: 1}})
 	d := startDaemon(t, fmt.Sprintf(`
 global: {probe_jitter: 0s}
 targets:
@@ -284,7 +274,7 @@ probes:
 }
 
 func TestReloadKeepsOldConfigOnError(t *testing.T) {
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 4})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 4})
 	good := fmt.Sprintf(`
 targets: [{name: a, url: %q, model: sim-model}]
 workloads: [{name: w}]
@@ -322,7 +312,7 @@ probes: [{name: p, targets: [a], workload: w, schedule: "@every 1s"}]
 // TestPromtoolCheckMetrics runs the real promtool over the daemon's /metrics.
 func TestPromtoolCheckMetrics(t *testing.T) {
 	promtool := e2e.ToolPath(t, "promtool")
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
 	d := startDaemon(t, fmt.Sprintf(`
 targets: [{name: a, url: %q, model: sim-model}]
 workloads: [{name: w}]

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 func post(t *testing.T, url string) (int, string) {
@@ -72,7 +73,7 @@ func TestProbeEndpoint(t *testing.T) {
 	const canary = "sk-canary-7f3e9b1d"
 	keyFile := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(keyFile, []byte(canary+"\n"), 0o600)
-	simURL := startSim(t, sim.Config{TTFT: 20 * time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
+	simURL := simtest.Start(t, sim.Config{TTFT: 20 * time.Millisecond, ITL: time.Millisecond, OutputTokens: 8})
 	cfg := strings.Replace(probeConfig(simURL), "api_key_env: LLMPROBE_TEST_KEY", "api_key_file: "+keyFile, 1)
 	d := startDaemon(t, cfg)
 	other, conns := countingListener(t)
@@ -129,7 +130,7 @@ func TestProbeEndpoint(t *testing.T) {
 
 func TestReloadEndpointNeedsAuthOrOptIn(t *testing.T) {
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
 	d := startDaemon(t, probeConfig(simURL))
 	if code, body := post(t, "http://"+d.addr+"/-/reload"); code != http.StatusForbidden {
 		t.Fatalf("unauthenticated reload: %d %s, want 403", code, body)
@@ -153,7 +154,7 @@ func TestReloadEndpointNeedsAuthOrOptIn(t *testing.T) {
 
 func TestReloadEndpointWithBasicAuth(t *testing.T) {
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
 	webCfg := filepath.Join(t.TempDir(), "web.yml")
 	// bcrypt of "pw" (cost 4, to keep the test fast)
 	os.WriteFile(webCfg, []byte("basic_auth_users:\n  admin: $2a$04$cULaIcUPThbLtT43J0hRPe.hKDERiDghILQXnPmBIQnhjlRJnIXTS\n"), 0o600)
@@ -185,7 +186,7 @@ func TestReloadEndpointWithBasicAuth(t *testing.T) {
 
 func TestStatusPage(t *testing.T) {
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
+	simURL := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond, OutputTokens: 2})
 	d := startDaemon(t, probeConfig(simURL))
 	waitFor(t, 10*time.Second, "probes", func() bool {
 		return metric(d.get(t, "/metrics"), `llmprobe_probe_success{name="q",target="b"}`) == 1
@@ -215,7 +216,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Skip("chromium not installed; scripts/install-tools.sh installs it")
 	}
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
+	simURL := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
 	d := startSweepDaemon(t, simURL)
 	dir := t.TempDir()
 	shot := filepath.Join(dir, "status.png")
@@ -271,7 +272,7 @@ soaks:
 
 func TestStatusPageShowsSoaks(t *testing.T) {
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	simURL := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
+	simURL := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 2})
 	d := startSweepDaemon(t, simURL)
 	page := d.get(t, "/")
 	for _, want := range []string{`data-soak="sweep"`, `<svg id="sweep-chart"`, `href="/api/v1/runs/`, "/timeline"} {
@@ -288,7 +289,7 @@ func TestStatusPageShowsSoaks(t *testing.T) {
 // scrape timeout gives a failed probe in time, not a failed scrape.
 func TestProbeEndpointHonoursScrapeTimeout(t *testing.T) {
 	t.Setenv("LLMPROBE_TEST_KEY", "k")
-	slow := startSim(t, sim.Config{TTFT: 10 * time.Second, ITL: time.Millisecond, OutputTokens: 2})
+	slow := simtest.Start(t, sim.Config{TTFT: 10 * time.Second, ITL: time.Millisecond, OutputTokens: 2})
 	d := startDaemon(t, probeConfig(slow))
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.addr+"/probe?target=a&module=p", nil)
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "2")

@@ -10,6 +10,7 @@ import (
 	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 // fakeGPU reads VRAM growing by 1 MiB per sample and a fixed utilization.
@@ -30,7 +31,7 @@ func (f *fakeGPU) Sample() (gpu.Sample, error) {
 }
 
 func TestSoakResultHoldsGPUTimeline(t *testing.T) {
-	url := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
+	url := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
 	cfg := soakConfig(t, url, `
   - {name: quick, targets: [a], workload: w, mode: rate, rates: [20], duration: 600ms}
 `)
@@ -77,7 +78,7 @@ func TestSoakResultHoldsGPUTimeline(t *testing.T) {
 }
 
 func TestSoakWithoutGPUHasNoTimeline(t *testing.T) {
-	url := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
+	url := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
 	cfg := soakConfig(t, url, `
   - {name: quick, targets: [a], workload: w, mode: rate, rates: [20], duration: 200ms}
 `)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 type soakEnv struct {
@@ -28,17 +28,6 @@ type soakEnv struct {
 	arch  *archive.Archive
 	dir   string
 	url   string
-}
-
-func startSim(t *testing.T, cfg sim.Config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	_, addr, err := sim.Listen(ctx, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr.String()
 }
 
 func newSoakEnv(t *testing.T, cfg *config.Config, dir string) *soakEnv {
@@ -114,7 +103,7 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name string, labels map[s
 }
 
 func TestSoaksScheduledSweepOneAtATime(t *testing.T) {
-	url := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, MaxConcurrency: 2})
+	url := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, MaxConcurrency: 2})
 	cfg := soakConfig(t, url, `
   - {name: sweep, targets: [a], workload: w, schedule: "@every 1s", mode: sweep, max_vus: 4, num_rates: 2, duration: 300ms}
   - {name: other, targets: [a], workload: w, mode: throughput, vus: 2, duration: 300ms}
@@ -165,7 +154,7 @@ func TestSoaksScheduledSweepOneAtATime(t *testing.T) {
 // Stop ends a running soak, gives its requests the grace period, and
 // archives a complete result marked interrupted.
 func TestStopArchivesInterruptedResult(t *testing.T) {
-	url := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 20 * time.Millisecond, OutputTokens: 10})
+	url := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 20 * time.Millisecond, OutputTokens: 10})
 	cfg := soakConfig(t, url, `
   - {name: long, targets: [a], workload: w, mode: rate, rates: [20], duration: 1h}
 `)
@@ -256,7 +245,7 @@ func TestKillMidSoakLeavesNoPartialResult(t *testing.T) {
 }
 
 func killChild(t *testing.T, dir string) {
-	url := startSim(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond})
+	url := simtest.Start(t, sim.Config{TTFT: time.Millisecond, ITL: time.Millisecond})
 	cfg := soakConfig(t, url, `
   - {name: long, targets: [a], workload: w, mode: rate, rates: [200], duration: 1h}
 `)

@@ -3,7 +3,6 @@ package web
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/llmprobe/llmprobe/daemon"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 )
 
 type soakEnv struct {
@@ -48,17 +48,6 @@ func newSoakEnv(t *testing.T, cfg *config.Config, dir string) *soakEnv {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func startSim(t *testing.T, cfg sim.Config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	_, addr, err := sim.Listen(ctx, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr.String()
 }
 
 func soakConfig(t *testing.T, simURL, soaks string) *config.Config {
@@ -124,7 +113,7 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name string, labels map[s
 }
 
 func TestSoakRunArchiveAndAPI(t *testing.T) {
-	url := startSim(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
+	url := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond})
 	cfg := soakConfig(t, url, `
   - {name: quick, targets: [a], workload: w, mode: rate, rates: [20], duration: 300ms, warmup: 100ms}
 `)
