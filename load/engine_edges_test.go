@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,12 +184,21 @@ func TestProgressPhase(t *testing.T) {
 	}
 }
 
-// alternating fails every second request (the first succeeds).
-type alternating struct{ n atomic.Int64 }
+// alternating fails every second request (the first succeeds); request
+// number slowAt (if set) takes half a second.
+type alternating struct {
+	n      atomic.Int64
+	slowAt int64
+}
 
 func (a *alternating) Do(ctx context.Context, req probe.Request) *probe.Record {
-	rec := (&fakeSender{latency: 2 * time.Millisecond}).Do(ctx, req)
-	if a.n.Add(1)%2 == 0 {
+	i := a.n.Add(1)
+	latency := 2 * time.Millisecond
+	if i == a.slowAt {
+		latency = 500 * time.Millisecond
+	}
+	rec := (&fakeSender{latency: latency}).Do(ctx, req)
+	if i%2 == 0 {
 		rec.Result, rec.Error = probe.ResultHTTP5xx, "HTTP 500"
 	}
 	return rec
@@ -212,10 +222,20 @@ func TestErrorRatioStopDuringStep(t *testing.T) {
 		!strings.Contains(res.StopReason, "step 1 error ratio 0.500 exceeded stop_error_ratio 0.300") {
 		t.Errorf("10 requests, half failed, bound 0.3: %d steps, stopped %q, stop reason %q", len(res.Steps), res.Steps[0].Stopped, res.StopReason)
 	}
-	// half fail, bound 0.3, 100 requests: stopped during the step
+	// half fail, bound 0.3, 100 requests: stopped during the step, the
+	// reason giving the ratio seen
 	res = run(Options{Mode: ModeRate, Rates: []float64{100}, NumRequests: 100, StopErrorRatio: 0.3}, &alternating{})
-	if s := res.Steps[0]; !strings.Contains(s.Stopped, "exceeded stop_error_ratio 0.300 after") || s.Summary.Requests < 20 || s.Summary.Requests >= 100 {
-		t.Errorf("100 requests, half failed, bound 0.3: stopped %q after %d", s.Stopped, s.Summary.Requests)
+	var ratio float64
+	var step, n int
+	s := res.Steps[0]
+	if _, err := fmt.Sscanf(s.Stopped, "step %d error ratio %f exceeded stop_error_ratio 0.300 after %d requests", &step, &ratio, &n); err != nil ||
+		step != 1 || ratio < 0.45 || ratio > 0.5 || n < 20 || s.Summary.Requests >= 100 {
+		t.Errorf("100 requests, half failed, bound 0.3: stopped %q (%v) after %d", s.Stopped, err, s.Summary.Requests)
+	}
+	// exactly 20 finished (the 21st still running): enough to stop
+	res = run(Options{Mode: ModeRate, Rates: []float64{100}, NumRequests: 21, StopErrorRatio: 0.3}, &alternating{slowAt: 21})
+	if s := res.Steps[0]; !strings.Contains(s.Stopped, "after 20 requests") {
+		t.Errorf("20 finished, half failed, bound 0.3: stopped %q, want a stop after 20 requests", s.Stopped)
 	}
 }
 
