@@ -48,7 +48,7 @@ func TestSLOCheckAtThresholds(t *testing.T) {
 		{"E2E 1 ns over", SLO{E2E: 200*ms - 1}, sloRec(100*ms, gaps, 0), "E2E"},
 		{"TPOT exactly at", SLO{TPOT: 25 * ms}, sloRec(100*ms, gaps, 0), ""},
 		{"TPOT 1 ns over", SLO{TPOT: 25*ms - 1}, sloRec(100*ms, gaps, 0), "TPOT"},
-		{"TPOT from reported tokens", SLO{TPOT: 10 * ms}, sloRec(100*ms, gaps, 11), ""}, // 100 ms / 10
+		{"TPOT from reported tokens", SLO{TPOT: 10 * ms}, sloRec(100*ms, gaps, 11), ""},                      // 100 ms / 10
 		{"TPOT miss, said to 0.1 ms", SLO{TPOT: 30 * ms}, sloRec(100*ms, gaps, 4), "TPOT 33.3ms > SLO 30ms"}, // 100 ms / 3
 		{"median ITL exactly at", SLO{ITL: 30 * ms}, sloRec(100*ms, gaps, 0), ""},
 		{"median ITL 1 ns over", SLO{ITL: 30*ms - 1}, sloRec(100*ms, gaps, 0), "median ITL"},
