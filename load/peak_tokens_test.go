@@ -73,8 +73,9 @@ func TestPeakOutputThroughputCountsTokens(t *testing.T) {
 		},
 		{
 			name: "a plain body counts at its end",
-			recs: []*probe.Record{chunked(origin, 0, nil, 50, nil), chunked(origin, 600*time.Millisecond, nil, 20, nil)},
-			want: 50, // ends at 0.5 s and 1.1 s
+			recs: []*probe.Record{chunked(origin, 0, nil, 50, nil), chunked(origin, 100*time.Millisecond, nil, 20, nil),
+				chunked(origin, 600*time.Millisecond, nil, 60, nil)},
+			want: 70, // ends at 0.5 s and 0.6 s (second 0), 1.1 s (second 1)
 		},
 		{
 			name: "no usage: each chunk is one token",

@@ -52,6 +52,7 @@ func TestSLOCheckAtThresholds(t *testing.T) {
 		{"TPOT miss, said to 0.1 ms", SLO{TPOT: 30 * ms}, sloRec(100*ms, gaps, 4), "TPOT 33.3ms > SLO 30ms"}, // 100 ms / 3
 		{"median ITL exactly at", SLO{ITL: 30 * ms}, sloRec(100*ms, gaps, 0), ""},
 		{"median ITL 1 ns over", SLO{ITL: 30*ms - 1}, sloRec(100*ms, gaps, 0), "median ITL"},
+		{"median ITL miss, said to 0.1 ms", SLO{ITL: 30 * ms}, sloRec(100*ms, []time.Duration{10 * ms, 100 * ms / 3, 50 * ms}, 0), "median ITL 33.3ms > SLO 30ms"},
 		{"one slow gap is not a slow median", SLO{ITL: 11 * ms}, sloRec(100*ms, []time.Duration{10 * ms, 10 * ms, 500 * ms}, 0), ""},
 		{"one token: no ITL, no TPOT to miss", SLO{ITL: ms, TPOT: ms}, sloRec(100*ms, nil, 0), ""},
 		{"first objective missed is named", SLO{TTFT: ms, E2E: ms}, sloRec(100*ms, gaps, 0), "TTFT"},
