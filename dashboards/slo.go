@@ -126,13 +126,22 @@ func sloDashboard() *Dashboard {
 		q(`sum by (target) (rate(llmprobe_output_tokens_total{`+probeSel+`}[$__rate_interval]))`, "output {{target}}"),
 		q(`sum by (target) (rate(llmprobe_input_tokens_total{`+probeSel+`}[$__rate_interval]))`, "input {{target}}"))
 
+	// What could make the measurements lie, next to the traffic: sends
+	// repeated because the server closed a kept-alive connection (not
+	// failures), and cold requests its prefix cache served anyway.
+	honesty := timeseries("Connection retries and cold-cache hits",
+		"Per target: requests sent again on a fresh connection because the server had closed the kept-alive one (not failures), and cold probe requests the server's prefix cache served beyond the chat template (their TTFT under-reports prefill; LLMProbeColdPromptsCached).",
+		"short",
+		q(`sum by (target) (increase(llmprobe_connection_retries_total{`+probeSel+`}[$__rate_interval]))`, "retries {{target}}"),
+		q(`sum by (target) (increase(llmprobe_cold_cache_hits_total{`+probeSel+`}[$__rate_interval]))`, "cold hits {{target}}"))
+
 	return newDashboard("llmprobe-slo.json", "llmprobe-slo", "llmprobe / SLO overview",
 		"Probe success and latency objectives per target: 30-day success ratio and error budget, burn rate, TTFT/ITL/TPOT/E2E quantiles, requests by result and tokens per second.",
 		vars,
 		row{title: "Objectives (30 days)", panels: []*Panel{success, budget, ttft, passing}},
 		row{title: "Now", panels: []*Panel{last, burn}},
 		row{title: "Latency (probes)", panels: latency},
-		row{title: "Traffic", panels: []*Panel{requests, tokens}},
+		row{title: "Traffic", panels: []*Panel{requests, tokens, honesty}},
 		row{title: "Classic-bucket quantiles", collapsed: true, panels: classic},
 	)
 }
