@@ -471,9 +471,13 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 			code = max(code, exitError)
 		}
 	}
-	code = max(code, writeResultFormats(g.stderr, o, res))
+	native, fcode := writeResultFormats(g.stderr, o, res)
+	code = max(code, fcode)
 	if own := o.ownResultFile(); own != "" && own != o.resultFile {
 		fmt.Fprintf(g.stderr, "llmprobe bench: llmprobe's full result in %s\n", own)
+	}
+	if native != nil {
+		b = native // --json prints what the tool whose flags were used prints
 	}
 	if o.jsonOut {
 		_, _ = g.stdout.Write(b)

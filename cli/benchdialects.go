@@ -1403,19 +1403,19 @@ func benchGenerator(stderr io.Writer, w *config.Workload, o *benchOptions) (*wor
 }
 
 // writeResultFormats writes the other tools' result files next to the
-// result file; it returns the exit code to merge.
-func writeResultFormats(stderr io.Writer, o *benchOptions, res *load.Result) int {
+// result file (the tool's own in it, when its flags were used); it returns
+// that tool's JSON, for --json, and the exit code to merge.
+func writeResultFormats(stderr io.Writer, o *benchOptions, res *load.Result) (native []byte, code int) {
 	x := o.extras
 	if x == nil || len(x.formats) == 0 || o.resultFile == "" {
-		return exitOK
+		return nil, exitOK
 	}
-	code := exitOK
 	for _, f := range x.formats {
 		b, err := compat.Marshal(f, res, x.samples, &x.compat)
 		if err == nil {
 			path := compat.Path(o.resultFile, f)
 			if f == x.native {
-				path = o.resultFile
+				path, native = o.resultFile, b
 			}
 			if err = writeFileAtomic(path, b); err == nil {
 				fmt.Fprintf(stderr, "llmprobe bench: %s result in %s\n", f, path)
@@ -1426,5 +1426,5 @@ func writeResultFormats(stderr io.Writer, o *benchOptions, res *load.Result) int
 			code = exitError
 		}
 	}
-	return code
+	return native, code
 }

@@ -233,9 +233,10 @@ func TestFieldGuideCommandLines(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d\n%s", code, errOut)
 		}
-		var res load.Result
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			t.Fatalf("--json: stdout is not the JSON result: %v\n%s", err, out)
+		// --json prints what GPUStack's script prints: its result.
+		var res compat.GPUStackResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.SuccessfulRequests == 0 {
+			t.Fatalf("--json: stdout is not GPUStack's JSON result: %v\n%s", err, out)
 		}
 		// Pasted as it is, the line's --result-file holds GPUStack's
 		// result, so its scripts read it unchanged; ours is beside it.
@@ -257,7 +258,7 @@ func TestFieldGuideCommandLines(t *testing.T) {
 			s.PeakConcurrent > 10 || s.PeakConcurrent < 2 || s.InputTokens == 0 {
 			t.Errorf("--result-file emb.json: kind %s model %s mode %s vus %d: %+v", saved.Kind, saved.Model, saved.Mode, saved.Context.VUs, s)
 		}
-		if res.Summary.Successful != s.Successful {
+		if res.SuccessfulRequests != s.Successful || out != string(b) {
 			t.Errorf("stdout and emb.json disagree")
 		}
 	})
