@@ -232,6 +232,12 @@ func TestErrorRatioStopDuringStep(t *testing.T) {
 		step != 1 || ratio < 0.45 || ratio > 0.5 || n < 20 || s.Summary.Requests >= 100 {
 		t.Errorf("100 requests, half failed, bound 0.3: stopped %q (%v) after %d", s.Stopped, err, s.Summary.Requests)
 	}
+	// dropped arrivals are failures of the step, counted with its requests
+	res = run(Options{Mode: ModeRate, Rates: []float64{200}, NumRequests: 200, MaxInFlight: 1, StopErrorRatio: 0.5},
+		&fakeSender{latency: 100 * time.Millisecond})
+	if s := res.Steps[0]; !strings.Contains(s.Stopped, "exceeded stop_error_ratio 0.500 after") || s.Summary.Requests+s.Summary.Dropped >= 200 {
+		t.Errorf("most arrivals dropped: stopped %q after %d requests and %d drops", s.Stopped, s.Summary.Requests, s.Summary.Dropped)
+	}
 	// exactly 20 finished (the 21st still running): enough to stop
 	res = run(Options{Mode: ModeRate, Rates: []float64{100}, NumRequests: 21, StopErrorRatio: 0.3}, &alternating{slowAt: 21})
 	if s := res.Steps[0]; !strings.Contains(s.Stopped, "after 20 requests") {
