@@ -288,3 +288,25 @@ func TestMiddleRateIsLeastSquares(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeIntoAFullSampleSet protects long runs' percentiles when steps
+// are merged into a run whose sample set is already full: each value of the
+// merged step replaces a kept one at random or is left out, the kept set
+// stays at its limit, and count and mean stay exact.
+func TestMergeIntoAFullSampleSet(t *testing.T) {
+	a := newSampleSet(1)
+	a.limit = 2
+	a.add(1)
+	a.add(1)
+	b := newSampleSet(2)
+	for range 5000 {
+		b.add(3)
+	}
+	a.mergeFrom(b)
+	if len(a.vals) != 2 {
+		t.Fatalf("kept %d values, want 2", len(a.vals))
+	}
+	if d := a.dist(1); d.Count != 5002 || !near(d.Mean, (2+3*5000)/5002.0) || d.Min != 1 || d.Max != 3 {
+		t.Errorf("merged %+v", d)
+	}
+}
