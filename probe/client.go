@@ -354,7 +354,18 @@ type limitReader struct {
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
-		return 0, errTooLarge
+		// At the cap: a body that ends here (its end may come in a read
+		// of its own, as a chunked body's last chunk does) is whole; one
+		// more byte is one too many.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		switch {
+		case n > 0:
+			return 0, errTooLarge
+		case err != nil:
+			return 0, err
+		}
+		return 0, nil
 	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
