@@ -133,6 +133,10 @@ type Target struct {
 	// resolved against the config file's directory and stored resolved.
 	APIKeyFile string `yaml:"api_key_file,omitempty" json:"api_key_file,omitempty"`
 	APIKeyEnv  string `yaml:"api_key_env,omitempty" json:"api_key_env,omitempty"`
+	// APIKeyHeader names the header that carries the key: Authorization
+	// (the default) as "Bearer <key>", any other (Azure OpenAI's api-key,
+	// x-api-key) the key itself. Such headers cannot be written inline.
+	APIKeyHeader string `yaml:"api_key_header,omitempty" json:"api_key_header,omitempty"`
 	// Timeout bounds a whole request. Default 60s.
 	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// IdleTimeout bounds the silence between two stream chunks; it must not

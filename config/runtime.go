@@ -20,6 +20,7 @@ func (t *Target) Endpoint() probe.Endpoint {
 		Model:              t.Model,
 		Kind:               t.Kind,
 		APIKey:             string(t.APIKey),
+		APIKeyHeader:       t.APIKeyHeader,
 		Timeout:            time.Duration(t.Timeout),
 		IdleTimeout:        time.Duration(t.IdleTimeout),
 		MaxResponseBytes:   t.MaxResponseBytes,

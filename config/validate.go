@@ -206,6 +206,18 @@ func (l *loader) validateTarget(t *Target, p string) {
 		l.errorf(p+".stream", "kind %s cannot stream", t.Kind)
 	}
 	l.checkHeaders(t.Headers, p+".headers")
+	if h := t.APIKeyHeader; h != "" {
+		switch {
+		case !isToken(h):
+			l.errorf(p+".api_key_header", "invalid header name")
+		case t.APIKeyFile == "" && t.APIKeyEnv == "":
+			l.errorf(p+".api_key_header", "names the header of the key: give api_key_file or api_key_env too")
+		case slices.ContainsFunc(slices.Collect(maps.Keys(t.Headers)), func(k string) bool {
+			return http.CanonicalHeaderKey(k) == http.CanonicalHeaderKey(h)
+		}):
+			l.errorf(p+".api_key_header", "%s is also in headers", quote(h))
+		}
+	}
 	if t.RerankPath != "" {
 		if t.Kind != KindRerank {
 			l.errorf(p+".rerank_path", "only used by rerank targets")
@@ -346,8 +358,11 @@ func pathErr(err error) error {
 	return err
 }
 
-// refusedHeaders would put a secret where it is logged and marshalled.
-var refusedHeaders = []string{"Authorization", "Proxy-Authorization"}
+// refusedHeaders carry credentials by convention: written inline, the
+// secret would sit where the config is logged and marshalled. A key goes in
+// api_key_file or api_key_env, and api_key_header names its header.
+var refusedHeaders = []string{"Authorization", "Proxy-Authorization", "Api-Key", "X-Api-Key",
+	"X-Auth-Token", "Cookie", "Ocp-Apim-Subscription-Key"}
 
 func (l *loader) checkHeaders(h map[string]string, p string) {
 	seen := map[string]string{}
@@ -357,8 +372,10 @@ func (l *loader) checkHeaders(h map[string]string, p string) {
 		switch {
 		case !isToken(name):
 			l.errorf(hp, "invalid header name")
-		case slices.Contains(refusedHeaders, canon):
+		case canon == "Authorization":
 			l.errorf(hp, "not allowed in headers: put the key in api_key_file or api_key_env")
+		case slices.Contains(refusedHeaders, canon):
+			l.errorf(hp, "not allowed in headers: put the key in api_key_file or api_key_env, and name this header with api_key_header")
 		case seen[canon] != "":
 			l.errorf(hp, "duplicate header (same as %s)", quote(seen[canon]))
 		case strings.ContainsAny(h[name], "\r\n\x00"):

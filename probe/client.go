@@ -20,11 +20,14 @@ import (
 // the config (or from bench's flags) so that this package does not depend on
 // the config schema.
 type Endpoint struct {
-	Name               string // label value; never the URL
-	URL                string // base URL; a trailing /v1 is tolerated
-	Model              string
-	Kind               Kind   // default Chat
-	APIKey             string // sent as a bearer token; never logged
+	Name   string // label value; never the URL
+	URL    string // base URL; a trailing /v1 is tolerated
+	Model  string
+	Kind   Kind   // default Chat
+	APIKey string // sent as a bearer token; never logged
+	// APIKeyHeader, when set and not Authorization, carries APIKey as it
+	// is (Azure OpenAI's api-key, x-api-key) instead of a bearer token.
+	APIKeyHeader       string
 	Timeout            time.Duration
 	IdleTimeout        time.Duration // longest silence between stream reads
 	MaxResponseBytes   int64
@@ -63,6 +66,26 @@ type Request struct {
 	// Query and Documents make a rerank request.
 	Query     string
 	Documents []string
+}
+
+// KeyHeader is the header that carries the endpoint's key.
+func (ep *Endpoint) KeyHeader() string {
+	if ep.APIKeyHeader == "" {
+		return "Authorization"
+	}
+	return http.CanonicalHeaderKey(ep.APIKeyHeader)
+}
+
+// setKey puts the endpoint's key, if any, in its header.
+func (ep *Endpoint) setKey(h http.Header) {
+	if ep.APIKey == "" {
+		return
+	}
+	if k := ep.KeyHeader(); k != "Authorization" {
+		h.Set(k, ep.APIKey)
+		return
+	}
+	h.Set("Authorization", "Bearer "+ep.APIKey)
 }
 
 // Defaults applied where an Endpoint leaves a field zero.
@@ -251,9 +274,7 @@ func (c *Client) newRequest(ctx context.Context, body []byte) (*http.Request, er
 	for k, v := range c.ep.Headers {
 		hreq.Header.Set(k, v)
 	}
-	if c.ep.APIKey != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.ep.APIKey)
-	}
+	c.ep.setKey(hreq.Header)
 	return hreq, nil
 }
 

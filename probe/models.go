@@ -33,9 +33,7 @@ func (c *Client) Models(ctx context.Context) ([]string, error) {
 	for k, v := range c.ep.Headers {
 		req.Header.Set(k, v)
 	}
-	if c.ep.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.ep.APIKey)
-	}
+	c.ep.setKey(req.Header)
 	resp, err := c.pool.cur.Load().Do(req)
 	if err != nil {
 		rec := c.classifyErr(ctx, &Record{}, err)

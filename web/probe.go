@@ -77,7 +77,11 @@ func writeDebug(w io.Writer, c *probe.Client, rec *probe.Record) {
 	ep := c.Endpoint()
 	fmt.Fprintf(w, "POST %s (kind %s, model %s, stream %v)\n", ep.URL, ep.Kind, ep.Model, ep.Stream)
 	if ep.APIKey != "" {
-		fmt.Fprintln(w, "Authorization: Bearer <secret>")
+		if h := ep.KeyHeader(); h == "Authorization" {
+			fmt.Fprintln(w, "Authorization: Bearer <secret>")
+		} else {
+			fmt.Fprintf(w, "%s: <secret>\n", h)
+		}
 	}
 	fmt.Fprintf(w, "result=%s http_status=%d", rec.Result, rec.HTTPStatus)
 	if d, ok := rec.TTFT(); ok {
