@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -611,6 +613,19 @@ func (r *Runner) drop(st *stepRun, sched time.Time, warm bool) {
 	r.sink(&Entry{Step: st.spec.index, Phase: phase, Scheduled: sched, Result: ResultDropped})
 }
 
+// unmendable reports whether a failure says the endpoint cannot serve this
+// run at all, so that the run stops at its first request (a rate of 1 req/s
+// would otherwise take 5 s to give up): nothing listens there, or the
+// server refuses the credentials, the path or the model. Overload (429,
+// 5xx), timeouts and cut streams may pass and get DeadEndpointFailures.
+func unmendable(rec *probe.Record) bool {
+	switch rec.HTTPStatus {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return rec.Result == probe.ResultConnection && strings.Contains(rec.Error, "connection refused")
+}
+
 // finish accounts a finished request.
 func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 	r.inflight.Add(-1)
@@ -629,8 +644,13 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 		r.toks.Add(int64(rec.OutputTokens))
 	} else if !interrupted {
 		r.failed.Add(1)
-		if !cut && r.succeeded.Load() == 0 && r.failedFirst.Add(1) == DeadEndpointFailures {
-			st.stopStep(fmt.Sprintf("the first %d requests all failed, the last with %s: %s", DeadEndpointFailures, rec.Result, rec.Error))
+		if !cut && r.succeeded.Load() == 0 {
+			switch n := r.failedFirst.Add(1); {
+			case n == 1 && unmendable(rec):
+				st.stopStep(fmt.Sprintf("the first request failed with %s: %s, which no retry mends", rec.Result, rec.Error))
+			case n == DeadEndpointFailures:
+				st.stopStep(fmt.Sprintf("the first %d requests all failed, the last with %s: %s", DeadEndpointFailures, rec.Result, rec.Error))
+			}
 		}
 	}
 	if r.h.Record != nil {

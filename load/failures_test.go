@@ -40,10 +40,10 @@ func TestDeadEndpointStopsAtOnce(t *testing.T) {
 			hits.Store(0)
 			start := time.Now()
 			res := run(o, c)
-			if took := time.Since(start); took > 2*time.Second {
+			if took := time.Since(start); took > time.Second {
 				t.Errorf("the run took %v against a dead endpoint", took)
 			}
-			if !strings.Contains(res.StopReason, "first 5 requests all failed") || !strings.Contains(res.StopReason, msg) {
+			if !strings.Contains(res.StopReason, "the first request failed with http_4xx") || !strings.Contains(res.StopReason, msg) {
 				t.Errorf("stop reason %q, want the dead-endpoint verdict with the server's message", res.StopReason)
 			}
 			if len(res.Steps) != 1 {
@@ -81,6 +81,21 @@ func (f *flakySender) Do(ctx context.Context, req probe.Request) *probe.Record {
 		rec.Chunks, rec.OutputTokens = nil, 0
 	}
 	return rec
+}
+
+// TestDeadEndpointUnmendable: a refused connection stops a 1 req/s run at
+// its first request, within a second, as a 404 does.
+func TestDeadEndpointUnmendable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	c := probe.NewClient(probe.Endpoint{Name: "t", URL: url, Model: "m", Stream: true})
+	start := time.Now()
+	res := run(Options{Mode: ModeRate, Rates: []float64{1}, Duration: 30 * time.Second, Warmup: 10 * time.Second}, c)
+	if took := time.Since(start); took > time.Second || !strings.Contains(res.StopReason, "connection refused") ||
+		res.Summary.Requests+res.Summary.Interrupted > 1 {
+		t.Errorf("took %v, stop reason %q, %d requests", took, res.StopReason, res.Summary.Requests)
+	}
 }
 
 // TestDeadEndpointThreshold: four failures before a success, or failures
