@@ -1,0 +1,214 @@
+package servermetrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Defaults of a Scraper.
+const (
+	DefaultMaxBytes = 16 << 20
+	DefaultTimeout  = 5 * time.Second
+)
+
+// Accept is the Accept header a Scraper sends: protobuf first (the only format
+// that carries native histograms), then the text format, then anything, so a
+// server that ignores the header still answers.
+var Accept = string(expfmt.FmtProtoDelim) + ";q=0.7," + string(expfmt.FmtText) + ";q=0.3,*/*;q=0.1"
+
+// Scraper reads one server's /metrics page.
+type Scraper struct {
+	URL      string        // the page, e.g. http://host:8000/metrics
+	Key      string        // sent as "Authorization: Bearer <Key>" when set; never logged or put in errors
+	MaxBytes int64         // a bigger page is an error; 0 means DefaultMaxBytes
+	Timeout  time.Duration // for the whole request and body; 0 means DefaultTimeout
+	Server   Server        // "" or Auto detects it from the page
+	Client   *http.Client  // nil means http.DefaultClient
+}
+
+// Error is a failed scrape: the page's URL (credentials redacted) and what was wrong.
+type Error struct {
+	URL    string // url.URL.Redacted
+	Reason string
+	Err    error // the cause, when there is one
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("server metrics %s: %s: %v", e.URL, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("server metrics %s: %s", e.URL, e.Reason)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (s *Scraper) maxBytes() int64 {
+	if s.MaxBytes > 0 {
+		return s.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+func (s *Scraper) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
+// redacted is the URL for messages: its password replaced, or the raw string
+// cut at "@" when it does not parse.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "<unparsable URL>@" + raw[i+1:]
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+// Scrape fetches and parses the page and reads it into the vocabulary.
+func (s *Scraper) Scrape(ctx context.Context) (Snapshot, error) {
+	fams, err := s.Fetch(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return FromFamilies(fams, s.Server, time.Now()), nil
+}
+
+// Fetch fetches and parses the page into metric families.
+func (s *Scraper) Fetch(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	where := redacted(s.URL)
+	fail := func(reason string, err error) error { return &Error{URL: where, Reason: reason, Err: err} }
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
+	if err != nil {
+		return nil, fail("bad URL", errors.New(strings.ReplaceAll(err.Error(), s.URL, where)))
+	}
+	req.Header.Set("Accept", Accept)
+	if s.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Key)
+	}
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	timedOut := func(err error) error {
+		if ctx.Err() == context.DeadlineExceeded {
+			return fail(fmt.Sprintf("timed out after %s", s.timeout()), nil)
+		}
+		return fail("request failed", cleanErr(err, s.URL, where))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, timedOut(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fail(fmt.Sprintf("HTTP %s", resp.Status), nil)
+	}
+	format, reason := formatOf(resp.Header)
+	if reason != "" {
+		return nil, fail(reason, nil)
+	}
+	limit := s.maxBytes()
+	if resp.ContentLength > limit {
+		return nil, fail(fmt.Sprintf("page of %d bytes is larger than the %s cap", resp.ContentLength, size(limit)), nil)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, timedOut(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fail(fmt.Sprintf("page larger than the %s cap", size(limit)), nil)
+	}
+	fams, err := Parse(body, format)
+	if err != nil {
+		var nx notExposition
+		if errors.As(err, &nx) {
+			return nil, fail(nx.Error(), nil)
+		}
+		return nil, fail("unparsable exposition", err)
+	}
+	return fams, nil
+}
+
+// cleanErr rewrites an error's text so the raw URL (and any password in it) is replaced.
+func cleanErr(err error, raw, where string) error {
+	if raw == where || !strings.Contains(err.Error(), raw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), raw, where))
+}
+
+func size(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// formatOf is the exposition format a response says it has; a reason when it is
+// not one (HTML, JSON, anything but text, OpenMetrics or protobuf).
+func formatOf(h http.Header) (expfmt.Format, string) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return expfmt.FmtText, ""
+	}
+	if f := expfmt.ResponseFormat(h); f != expfmt.FmtUnknown {
+		return f, ""
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	if mt == "text/plain" { // another version parameter: read it as text and let the parser judge
+		return expfmt.FmtText, ""
+	}
+	return expfmt.FmtUnknown, fmt.Sprintf("not a metrics exposition (Content-Type %q)", ct)
+}
+
+type notExposition string
+
+func (n notExposition) Error() string { return string(n) }
+
+// Parse decodes a page in the given format (expfmt.FmtText, FmtProtoDelim,
+// OpenMetrics) with prometheus/common's expfmt into families by name; families
+// that come twice (protobuf allows it) are joined.
+func Parse(body []byte, format expfmt.Format) (map[string]*dto.MetricFamily, error) {
+	if format.FormatType() != expfmt.TypeProtoDelim {
+		head := strings.ToLower(string(bytes.TrimSpace(body[:min(len(body), 512)])))
+		if strings.HasPrefix(head, "<!doctype") || strings.HasPrefix(head, "<html") {
+			return nil, notExposition("not a metrics exposition (an HTML page)")
+		}
+	}
+	dec := expfmt.NewDecoder(bytes.NewReader(body), format)
+	fams := map[string]*dto.MetricFamily{}
+	for {
+		f := &dto.MetricFamily{}
+		err := dec.Decode(f)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if old, ok := fams[f.GetName()]; ok {
+			old.Metric = append(old.Metric, f.Metric...)
+			continue
+		}
+		fams[f.GetName()] = f
+	}
+	return fams, nil
+}
