@@ -31,3 +31,4 @@ go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./config/
 go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./tokenizer/
 go test -run='^$' -fuzz='^FuzzPoolingResponse$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzParseLine$' -fuzztime="$FUZZTIME" ./dataset/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$FUZZTIME" ./servermetrics/
