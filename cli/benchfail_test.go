@@ -94,7 +94,7 @@ func TestBenchNothingSucceeds(t *testing.T) {
 			if res.Passed {
 				t.Error("result says passed")
 			}
-			if n := hits.Load(); n > 40 {
+			if n := hits.Load(); n > 200 { // a 60 s step would send hundreds of thousands
 				t.Errorf("%d requests sent to a server that refused the first ones", n)
 			}
 		})

@@ -49,8 +49,11 @@ func TestDeadEndpointStopsAtOnce(t *testing.T) {
 			if len(res.Steps) != 1 {
 				t.Errorf("%d steps ran, want 1", len(res.Steps))
 			}
-			if n := hits.Load(); n > 40 {
-				t.Errorf("%d requests sent to a dead endpoint", n)
+			// A step of 60 s against a server refusing in microseconds would
+			// send hundreds of thousands; the stop lets a few through (once
+			// seen, under a loaded CI machine, 82 for 4 users).
+			if n := hits.Load(); n > 200 {
+				t.Errorf("%d requests sent to a dead endpoint (summary: %d requests)", n, res.Summary.Requests)
 			}
 			if res.Summary.Successful != 0 || res.Passed {
 				t.Errorf("successful %d, passed %v", res.Summary.Successful, res.Passed)
