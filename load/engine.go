@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -623,7 +622,7 @@ func unmendable(rec *probe.Record) bool {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 		return true
 	}
-	return rec.Result == probe.ResultConnection && strings.Contains(rec.Error, "connection refused")
+	return rec.Refused
 }
 
 // finish accounts a finished request.

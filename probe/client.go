@@ -13,6 +13,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -360,6 +361,9 @@ func (c *Client) classifyErr(ctx context.Context, rec *Record, err error) *Recor
 	if errors.Is(err, errTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrTruncated) || errors.Is(err, errBadURL) {
 		return c.fail(rec, ResultProtocol, err)
 	}
+	// Told apart from a reset or a cut stream by the errno, not by the
+	// message, which differs between systems.
+	rec.Refused = errors.Is(err, syscall.ECONNREFUSED)
 	return c.fail(rec, ResultConnection, err)
 }
 

@@ -65,3 +65,26 @@ func TestModels(t *testing.T) {
 		}
 	})
 }
+
+// TestRefused: a refused connection is marked so (the load engine stops a
+// run on it), a reset one is not; both are connection failures.
+func TestRefused(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	closed := srv.URL
+	srv.Close()
+	c := NewClient(Endpoint{Name: "t", URL: closed, Model: "m", Stream: true})
+	if rec := c.Do(context.Background(), Request{Prompt: "hi"}); rec.Result != ResultConnection || !rec.Refused {
+		t.Errorf("closed port: %s refused=%v (%s)", rec.Result, rec.Refused, rec.Error)
+	}
+	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer reset.Close()
+	c = NewClient(Endpoint{Name: "t", URL: reset.URL, Model: "m", Stream: true})
+	if rec := c.Do(context.Background(), Request{Prompt: "hi"}); rec.Result != ResultConnection || rec.Refused {
+		t.Errorf("dropped connection: %s refused=%v (%s)", rec.Result, rec.Refused, rec.Error)
+	}
+}

@@ -80,6 +80,9 @@ type Record struct {
 	// had closed it): the server never answered them, so they are not
 	// failures. Start is that of the attempt that got through.
 	ConnRetries int `json:"connection_retries,omitempty"`
+	// Refused: the connection was refused (nothing listens at the
+	// address), a failure no retry mends.
+	Refused bool `json:"refused,omitempty"`
 	// RetryAfter is the server's Retry-After on a refusal (429, 503).
 	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
 }
