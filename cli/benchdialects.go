@@ -1372,33 +1372,11 @@ func benchGenerator(stderr io.Writer, w *config.Workload, o *benchOptions) (*wor
 	if x.prompts == nil {
 		return workload.NewForKind(w, o.kind)
 	}
-	f, err := os.CreateTemp("", "llmprobe-prompts-*.jsonl")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	for _, e := range x.prompts {
-		var v any = e.Prompt
-		if len(e.Messages) > 0 {
-			v = map[string]any{"messages": e.Messages}
-		}
-		if err = enc.Encode(v); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
 	wc := *w
-	wc.Dataset = f.Name()
+	if wc.Dataset == "" {
+		wc.Dataset = "prepared prompts" // the generator reads entries only for a dataset
+	}
+	wc.UseDatasetEntries(x.prompts)
 	return workload.NewForKind(&wc, o.kind)
 }
 

@@ -61,6 +61,14 @@ func (w *Workload) DatasetEntries() ([]dataset.Entry, error) {
 	return readDataset(w.Dataset)
 }
 
+// UseDatasetEntries makes entries w's dataset, as if read from it: bench
+// hands the prompts it prepared (cut, filtered) to the generator this way
+// instead of writing them to a file for the generator to read back.
+func (w *Workload) UseDatasetEntries(entries []dataset.Entry) {
+	w.files.datasetPath = w.Dataset
+	w.files.entries = entries
+}
+
 // ImageURIs returns the Images as data: URIs: those read when the config
 // was loaded, else read now. The slice is the caller's.
 func (w *Workload) ImageURIs() ([]string, error) {

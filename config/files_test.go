@@ -138,3 +138,15 @@ func TestWorkloadFilesFallBackToReading(t *testing.T) {
 		t.Fatal("a missing dataset read without error")
 	}
 }
+
+// TestUseDatasetEntries: entries handed in (bench's prepared prompts) are
+// what the workload's dataset yields, with no file read.
+func TestUseDatasetEntries(t *testing.T) {
+	w := Workload{Dataset: "/nonexistent/prepared.jsonl"}
+	want := []dataset.Entry{{Prompt: "a"}, {Prompt: "b"}}
+	w.UseDatasetEntries(want)
+	got, err := w.DatasetEntries()
+	if err != nil || len(got) != 2 || got[1].Prompt != "b" {
+		t.Errorf("entries %v, err %v", got, err)
+	}
+}
