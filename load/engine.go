@@ -102,9 +102,10 @@ func (r *Runner) stopped() bool {
 func (r *Runner) Progress() Progress {
 	r.pmu.Lock()
 	p := r.prog
+	origin := r.origin
 	r.pmu.Unlock()
-	if !r.origin.IsZero() {
-		p.Elapsed = time.Since(r.origin)
+	if !origin.IsZero() {
+		p.Elapsed = time.Since(origin)
 	}
 	p.Sent = r.sent.Load()
 	p.Succeeded = r.succeeded.Load()
@@ -169,7 +170,9 @@ func (st *stepRun) halted() bool {
 func (r *Runner) Run(ctx context.Context) *Result {
 	r.hard = ctx
 	o := &r.o
+	r.pmu.Lock() // Progress reads the origin from other goroutines
 	r.origin = time.Now()
+	r.pmu.Unlock()
 	res := &Result{
 		Name: o.Name, Target: o.Target, Model: o.Model, Kind: o.Kind, Mode: o.Mode,
 		Started: r.origin, Context: r.context(),
