@@ -64,6 +64,10 @@ type Result struct {
 	// shows resources against time next to its latency timeline.
 	GPU *GPUTimeline `json:"gpu,omitempty"`
 
+	// Server is the model server's own metrics during the run (its
+	// metrics page scraped every second) and the verdicts drawn from them.
+	Server *ServerView `json:"server,omitempty"`
+
 	// SinkError is the first error writing the timeline, if any.
 	SinkError string `json:"sink_error,omitempty"`
 
@@ -150,6 +154,8 @@ type Step struct {
 	DrainS  float64 `json:"drain_s"`
 
 	Summary Summary `json:"summary"`
+	// Server is the server's view of the step, from its metrics page.
+	Server *StepServer `json:"server,omitempty"`
 
 	// Qualified (sweep rate steps): the step counts towards the detected
 	// max throughput; Verdict says why not.
