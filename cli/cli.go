@@ -112,7 +112,23 @@ type cliApp struct {
 	simOpts                    *simOptions
 	benchOpts                  *benchOptions
 	checkFiles                 *[]string
+	// more holds the commands registered in their own files (stress,
+	// report), by full command name.
+	more map[string]func(*slog.Logger, *globals) int
 }
+
+// command is a command that registers itself from its own file (as
+// node_exporter's collectors do), so adding one touches no shared code: it
+// adds its flags to cmd and returns what runs it.
+type command struct {
+	name, help string
+	add        func(cmd *kingpin.CmdClause) func(*slog.Logger, *globals) int
+}
+
+var commands []command
+
+// register adds a command; called from init functions.
+func register(c command) { commands = append(commands, c) }
 
 func newApp(stderr io.Writer) *cliApp {
 	c := &cliApp{}
@@ -141,6 +157,12 @@ func newApp(stderr io.Writer) *cliApp {
 
 	c.checkCmd = app.Command("check-config", "Validate config files; print every problem with file, line and field.")
 	c.checkFiles = c.checkCmd.Arg("file", "Config files to check.").Required().ExistingFiles()
+
+	c.more = map[string]func(*slog.Logger, *globals) int{}
+	for _, m := range commands {
+		cmd := app.Command(m.name, m.help)
+		c.more[cmd.FullCommand()] = m.add(cmd)
+	}
 
 	app.UsageTemplate(usageTemplate)
 	app.UsageFuncs(texttemplate.FuncMap{"BenchFlagGroups": benchFlagGroups(c.benchOpts.groups)})
@@ -185,14 +207,16 @@ func runWith(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 		return runBench(logger, g, c.benchOpts)
 	case c.demoCmd.FullCommand():
 		return runDemo(logger, g, c.demoOpts)
-	default:
-		cfg, err := config.LoadFile(*c.configFile)
-		if err != nil {
-			printConfigError(stderr, err)
-			return exitConfig
-		}
-		return serve(logger, g, cfg, func() (*config.Config, error) { return config.LoadFile(*c.configFile) })
 	}
+	if run, ok := c.more[cmd]; ok {
+		return run(logger, g)
+	}
+	cfg, err := config.LoadFile(*c.configFile)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitConfig
+	}
+	return serve(logger, g, cfg, func() (*config.Config, error) { return config.LoadFile(*c.configFile) })
 }
 
 // prepareArgs adapts a command line to kingpin: flags written before the
