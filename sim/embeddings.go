@@ -59,7 +59,7 @@ func (s *Server) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		prompt += in.tokens
 	}
 	b64 := req.EncodingFormat == "base64"
-	s.answerPooling(w, r, st, func(b []byte, hi, lo uint64) []byte {
+	s.answerPooling(w, r, st, prompt, func(b []byte, hi, lo uint64) []byte {
 		b = s.serveHead(b, "embd-", "list", hi, lo)
 		b = append(b, `,"data":[`...)
 		vec := make([]float32, dims)

@@ -136,14 +136,15 @@ func (s *Server) jitter(st *reqState, d time.Duration) time.Duration {
 	return time.Duration(float64(d) * f)
 }
 
-// sleepUntil waits for deadline; false when ctx or the server ended first.
-func (s *Server) sleepUntil(ctx context.Context, t *time.Timer, deadline time.Time) bool {
+// sleepUntil waits for deadline; false when ctx or the epoch (cut) ended
+// first.
+func (s *Server) sleepUntil(ctx context.Context, cut <-chan struct{}, t *time.Timer, deadline time.Time) bool {
 	d := time.Until(deadline)
 	if d <= 0 {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-s.done:
+		case <-cut:
 			return false
 		default:
 			return true
@@ -154,10 +155,19 @@ func (s *Server) sleepUntil(ctx context.Context, t *time.Timer, deadline time.Ti
 	case <-t.C:
 		return true
 	case <-ctx.Done():
-	case <-s.done:
+	case <-cut:
 	}
 	t.Stop()
 	return false
+}
+
+// cutShort ends a request that a wait gave up on: when neither the client
+// nor Close ended it, a restart did, and a restarted server's connections
+// break (Close only ends the response early).
+func (s *Server) cutShort(ctx context.Context, w http.ResponseWriter) {
+	if ctx.Err() == nil && !s.closed() {
+		abortConnection(w)
+	}
 }
 
 // flusher returns w's flush function.
@@ -183,10 +193,10 @@ func abortConnection(w http.ResponseWriter) {
 }
 
 // admit draws the request's fault and answers the ones that refuse at once
-// (injected 429 and 500), then takes a place in the decode queue, answering
+// (injected 429 and 500), then takes a place in ep's decode queue, answering
 // 429 when the queue is full. ok is false when the request was answered.
 // The ticket, if any, must be waited for before decoding.
-func (s *Server) admit(w http.ResponseWriter) (f fault, hi, lo uint64, ticket *waiter, ok bool) {
+func (s *Server) admit(w http.ResponseWriter, ep *epoch) (f fault, hi, lo uint64, ticket *waiter, ok bool) {
 	f, hi, lo = s.draw()
 	switch f {
 	case fault429:
@@ -199,7 +209,7 @@ func (s *Server) admit(w http.ResponseWriter) (f fault, hi, lo uint64, ticket *w
 		writeError(w, http.StatusInternalServerError, "Internal server error (simulated fault).")
 		return f, hi, lo, nil, false
 	}
-	ticket, ok = s.lim.admit()
+	ticket, ok = ep.lim.admit()
 	if !ok {
 		s.st.rejected.Add(1)
 		w.Header().Set("Retry-After", "1")
@@ -211,10 +221,37 @@ func (s *Server) admit(w http.ResponseWriter) (f fault, hi, lo uint64, ticket *w
 // generate answers a parsed text-generation request: faults, admission,
 // queueing, then tokens on schedule.
 func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, g *genRequest) {
-	created := time.Now().Unix()
-	f, hi, lo, ticket, ok := s.admit(w)
+	arrival := time.Now()
+	created := arrival.Unix()
+	ep := s.epoch()
+	f, hi, lo, ticket, ok := s.admit(w, ep)
 	if !ok {
 		return
+	}
+	j := s.accept(ep, arrival, g.prompt, false)
+	// The job ends before Stats counts the outcome, so that a test that
+	// saw Stats change finds /metrics changed too.
+	ended, inFlight := false, false
+	finish := func(reason string) {
+		if !ended {
+			ended = true
+			j.end(reason)
+		}
+	}
+	cancel := func() {
+		finish("abort")
+		s.st.canceled.Add(1)
+	}
+	defer func() {
+		finish("abort") // a panic (HTTP/2 abort) on the way
+		if inFlight {
+			s.st.inFlight.Add(-1)
+		}
+	}()
+	if ticket == nil {
+		j.schedule() // admit took a slot at once
+	} else {
+		j.enqueue()
 	}
 	if s.cfg.Jitter != 0 {
 		st.pcg.Seed(hi, lo)
@@ -226,6 +263,8 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		// (continuous_usage_stats) already says what was cached.
 		g.cached = s.cache.lookup(g.blocks) * s.cfg.PrefixCache.BlockTokens
 		s.st.cachedTokens.Add(int64(g.cached))
+		ep.m.cacheQueries.Add(float64(g.prompt))
+		ep.m.cacheHits.Add(float64(g.cached))
 		ttft = s.cfg.PrefixCache.ttft(ttft, g.cached, g.prompt)
 	}
 	st.head = g.appendHead(st.head[:0], s.modelJSON, hi, lo, created)
@@ -248,28 +287,37 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		}
 	}
 	if ticket != nil {
-		s.st.queued.Add(1)
 		granted := false
+		s.st.queued.Add(1)
 		if werr == nil {
-			granted = s.lim.wait(ctx, s.done, ticket)
+			granted = ep.lim.wait(ctx, ep.cut, ticket)
 		} else {
-			s.lim.abandon(ticket)
+			ep.lim.abandon(ticket)
+		}
+		if granted {
+			j.schedule()
+		} else {
+			j.dequeue()
 		}
 		s.st.queued.Add(-1)
 		if !granted {
-			s.st.canceled.Add(1)
+			cancel()
+			if werr == nil {
+				s.cutShort(ctx, w)
+			}
 			return
 		}
 	} else if werr != nil {
-		s.lim.release()
-		s.st.canceled.Add(1)
+		cancel()
 		return
 	}
 	s.st.inFlight.Add(1)
-	defer func() {
-		s.st.inFlight.Add(-1)
-		s.lim.release()
-	}()
+	inFlight = true
+	if !j.hold(r) {
+		cancel()
+		s.cutShort(ctx, w)
+		return
+	}
 
 	// Decode: chunks of up to TokensPerChunk tokens, never mixing
 	// reasoning and answer; chunk j>0 is due len(chunk)*ITL after chunk
@@ -280,21 +328,25 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 	}
 	st.content, st.reasoning = st.content[:0], st.reasoning[:0]
 	k := s.cfg.TokensPerChunk
-	deadline := time.Now().Add(s.jitter(st, ttft))
+	slow := s.slowdown(ep)
+	itl := scaleDelay(s.cfg.ITL, slow)
+	deadline := time.Now().Add(s.jitter(st, scaleDelay(ttft, slow)))
 	for pos := 0; pos < g.n; {
 		end := min(pos+k, g.n)
 		if pos < g.reasoning && end > g.reasoning {
 			end = g.reasoning
 		}
 		if pos > 0 {
-			deadline = deadline.Add(s.jitter(st, time.Duration(end-pos)*s.cfg.ITL))
+			deadline = deadline.Add(s.jitter(st, time.Duration(end-pos)*itl))
 		}
-		if !s.sleepUntil(ctx, st.timer, deadline) {
-			s.st.canceled.Add(1)
+		if !s.sleepUntil(ctx, ep.cut, st.timer, deadline) {
+			cancel()
+			s.cutShort(ctx, w)
 			return
 		}
 		if pos >= faultAt && faultAt >= 0 {
 			if f == faultDisconnect {
+				finish("error")
 				s.st.disconnects.Add(1)
 				abortConnection(w)
 				return
@@ -302,17 +354,19 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 			s.st.stalls.Add(1)
 			select {
 			case <-ctx.Done():
-			case <-s.done:
+			case <-ep.cut:
+				s.cutShort(ctx, w)
 			}
 			return
 		}
+		j.emit(end - pos)
 		if g.stream {
 			st.buf = g.appendTokenChunk(st.buf[:0], st.head, pos, end)
 			if _, werr = w.Write(st.buf); werr == nil {
 				werr = flush()
 			}
 			if werr != nil {
-				s.st.canceled.Add(1)
+				cancel()
 				return
 			}
 		} else {
@@ -328,14 +382,14 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		pos = end
 	}
 
+	// The engine is done before the answer's last bytes leave (as vLLM's
+	// finishes a request before its API server sends them), so that a
+	// client that has read the whole answer finds it on /metrics.
+	finish(g.finish)
 	if g.stream {
 		st.buf = g.appendEnd(st.buf[:0], st.head)
 		if _, werr = w.Write(st.buf); werr == nil {
 			werr = flush()
-		}
-		if werr != nil {
-			s.st.canceled.Add(1)
-			return
 		}
 	} else {
 		st.buf = g.appendFull(st.buf[:0], st.head, st.reasoning, st.content)
@@ -343,10 +397,11 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(st.buf)))
 		w.WriteHeader(http.StatusOK)
-		if _, werr = w.Write(st.buf); werr != nil {
-			s.st.canceled.Add(1)
-			return
-		}
+		_, werr = w.Write(st.buf)
+	}
+	if werr != nil {
+		s.st.canceled.Add(1)
+		return
 	}
 	s.st.completed.Add(1)
 }

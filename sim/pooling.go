@@ -24,41 +24,75 @@ func (s *Server) serveHead(b []byte, prefix, object string, hi, lo uint64) []byt
 	return append(b, s.modelJSON...)
 }
 
-// answerPooling answers a parsed, valid pooling request (embeddings, rerank):
-// faults, admission and queueing as for generation, then the body that
-// build appends (given the response's id bits), TTFT after the request got
-// a slot.
-func (s *Server) answerPooling(w http.ResponseWriter, r *http.Request, st *reqState, build func(b []byte, hi, lo uint64) []byte) {
-	f, hi, lo, ticket, ok := s.admit(w)
+// answerPooling answers a parsed, valid pooling request (embeddings, rerank)
+// of prompt tokens: faults, admission and queueing as for generation, then
+// the body that build appends (given the response's id bits), TTFT after the
+// request got a slot.
+func (s *Server) answerPooling(w http.ResponseWriter, r *http.Request, st *reqState, prompt int, build func(b []byte, hi, lo uint64) []byte) {
+	arrival := time.Now()
+	ep := s.epoch()
+	f, hi, lo, ticket, ok := s.admit(w, ep)
 	if !ok {
 		return
 	}
+	j := s.accept(ep, arrival, prompt, true)
+	// As in generate: the job ends before Stats counts the outcome.
+	ended, inFlight := false, false
+	finish := func(reason string) {
+		if !ended {
+			ended = true
+			j.end(reason)
+		}
+	}
+	cancel := func() {
+		finish("abort")
+		s.st.canceled.Add(1)
+	}
+	defer func() {
+		finish("abort")
+		if inFlight {
+			s.st.inFlight.Add(-1)
+		}
+	}()
 	ctx := r.Context()
-	if ticket != nil {
+	if ticket == nil {
+		j.schedule()
+	} else {
+		j.enqueue()
 		s.st.queued.Add(1)
-		granted := s.lim.wait(ctx, s.done, ticket)
+		granted := ep.lim.wait(ctx, ep.cut, ticket)
+		if granted {
+			j.schedule()
+		} else {
+			j.dequeue()
+		}
 		s.st.queued.Add(-1)
 		if !granted {
-			s.st.canceled.Add(1)
+			cancel()
+			s.cutShort(ctx, w)
 			return
 		}
 	}
 	s.st.inFlight.Add(1)
-	defer func() {
-		s.st.inFlight.Add(-1)
-		s.lim.release()
-	}()
+	inFlight = true
+	if !j.hold(r) {
+		cancel()
+		s.cutShort(ctx, w)
+		return
+	}
 	if s.cfg.Jitter != 0 {
 		st.pcg.Seed(hi, lo)
 	}
-	wait := s.jitter(st, s.cfg.TTFT)
+	wait := s.jitter(st, scaleDelay(s.cfg.TTFT, s.slowdown(ep)))
 	start := time.Now()
 	if f == faultDisconnect || f == faultStall {
-		if !s.sleepUntil(ctx, st.timer, start.Add(wait/2)) {
-			s.st.canceled.Add(1)
+		if !s.sleepUntil(ctx, ep.cut, st.timer, start.Add(wait/2)) {
+			cancel()
+			s.cutShort(ctx, w)
 			return
 		}
 		if f == faultDisconnect {
+			finish("error")
 			s.st.disconnects.Add(1)
 			abortConnection(w)
 			return
@@ -66,15 +100,19 @@ func (s *Server) answerPooling(w http.ResponseWriter, r *http.Request, st *reqSt
 		s.st.stalls.Add(1)
 		select {
 		case <-ctx.Done():
-		case <-s.done:
+		case <-ep.cut:
+			s.cutShort(ctx, w)
 		}
 		return
 	}
 	st.buf = build(st.buf[:0], hi, lo)
-	if !s.sleepUntil(ctx, st.timer, start.Add(wait)) {
-		s.st.canceled.Add(1)
+	if !s.sleepUntil(ctx, ep.cut, st.timer, start.Add(wait)) {
+		cancel()
+		s.cutShort(ctx, w)
 		return
 	}
+	j.answered()
+	finish("stop")
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(st.buf)))

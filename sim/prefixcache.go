@@ -237,3 +237,12 @@ func (c *prefixCache) len() int {
 	defer c.mu.Unlock()
 	return len(c.index)
 }
+
+// clear empties the cache, as a restarted server's is.
+func (c *prefixCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.index)
+	c.nodes = c.nodes[:0]
+	c.head, c.tail = -1, -1
+}

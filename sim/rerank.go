@@ -79,7 +79,7 @@ func (s *Server) serveRerank(w http.ResponseWriter, r *http.Request) {
 		return 0
 	})
 	results = results[:top]
-	s.answerPooling(w, r, st, func(b []byte, hi, lo uint64) []byte {
+	s.answerPooling(w, r, st, prompt, func(b []byte, hi, lo uint64) []byte {
 		b = s.serveHead(b, "rerank-", "list", hi, lo)
 		b = append(b, `,"usage":{"total_tokens":`...)
 		b = strconv.AppendInt(b, int64(prompt), 10)

@@ -19,13 +19,20 @@ import (
 type Server struct {
 	cfg       Config
 	modelJSON []byte // cfg.Model as a JSON string
-	lim       *limiter
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
+
+	// ep is the engine since the last restart; epochMu orders restarts
+	// with Close.
+	ep           atomic.Pointer[epoch]
+	epochMu      sync.Mutex
+	restartTimer *time.Timer // the next Faults.RestartEvery restart
+
+	hold chan struct{} // tests only: decoding waits until it is closed
 
 	pool sync.Pool // of *reqState
 
@@ -38,12 +45,13 @@ type Server struct {
 type counters struct {
 	requests, inFlight, queued, completed, canceled, rejected, badRequests atomic.Int64
 	http429, http500, disconnects, stalls, outputTokens, cachedTokens      atomic.Int64
+	restarts                                                               atomic.Int64
 }
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
 	Requests     int64 // generation requests received (invalid ones included)
-	InFlight     int64 // sequences being decoded (holding a concurrency slot)
+	InFlight     int64 // sequences being decoded (slots lost to Faults.LeakSlotEvery not included)
 	Queued       int64 // requests waiting for a slot
 	Completed    int64 // requests answered in full
 	Canceled     int64 // requests ended early: client gone or server closed
@@ -55,6 +63,7 @@ type Stats struct {
 	Stalls       int64 // injected stalls
 	OutputTokens int64 // output tokens sent
 	CachedTokens int64 // prompt tokens served from the prefix cache
+	Restarts     int64 // simulated restarts (Faults.RestartEvery, Restart)
 }
 
 // New returns a server for cfg with defaults applied. It panics if
@@ -68,14 +77,21 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:       cfg,
 		modelJSON: mj,
-		lim:       newLimiter(cfg.MaxConcurrency, cfg.MaxQueue),
 		rng:       rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6c6c6d70726f6265)), // "llmprobe"
 		done:      make(chan struct{}),
 	}
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	s.ep.Store(s.newEpoch(start))
 	s.pool.New = func() any { return newReqState() }
 	if cfg.PrefixCache.Enabled {
 		s.cache = newPrefixCache(cfg.PrefixCache.Blocks)
 		s.cacheSeed = maphash.MakeSeed()
+	}
+	if cfg.Faults.RestartEvery > 0 {
+		s.scheduleRestart()
 	}
 	return s
 }
@@ -102,14 +118,24 @@ func (s *Server) Stats() Stats {
 		Stalls:       s.st.stalls.Load(),
 		OutputTokens: s.st.outputTokens.Load(),
 		CachedTokens: s.st.cachedTokens.Load(),
+		Restarts:     s.st.restarts.Load(),
 	}
 }
 
 // Close ends every queued and in-flight request at once (streams are cut
-// short) and makes later generation requests fail with 503. It does not
-// close listeners; it is safe to call more than once.
+// short), stops the restarts of Faults.RestartEvery and makes later
+// generation requests fail with 503. It does not close listeners; it is
+// safe to call more than once.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.done) })
+	s.closeOnce.Do(func() {
+		s.epochMu.Lock()
+		close(s.done)
+		if s.restartTimer != nil {
+			s.restartTimer.Stop()
+		}
+		s.epochMu.Unlock()
+		s.epoch().end()
+	})
 }
 
 func (s *Server) closed() bool {
@@ -147,6 +173,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/health":
 		if getMethod(w, r) {
 			s.serveHealth(w, r)
+		}
+	case "/metrics":
+		if getMethod(w, r) {
+			s.serveMetrics(w, r)
 		}
 	default:
 		writeError(w, http.StatusNotFound, "Route "+r.URL.Path+" not found.")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -426,6 +427,10 @@ func TestConfig(t *testing.T) {
 		{TTFT: -1}, {ITL: -1}, {OutputTokens: -1}, {Jitter: -0.1}, {MaxConcurrency: -1}, {MaxQueue: -1},
 		{TokensPerChunk: -1}, {Reasoning: -1}, {Faults: Faults{HTTP429: 1.5}}, {Faults: Faults{Stall: -0.5}},
 		{ImageTokens: -1}, {EmbeddingDimensions: -1}, {EmbeddingDimensions: maxDimensions + 1},
+		{KVCacheTokens: -1}, {Faults: Faults{SlowdownPerMinute: -0.1}}, {Faults: Faults{SlowdownPerMinute: math.NaN()}},
+		{Faults: Faults{SlowdownPerMinute: math.Inf(1)}}, {Faults: Faults{LeakBytesPerRequest: -1}},
+		{Faults: Faults{LeakSlotEvery: -1}, MaxConcurrency: 1}, {Faults: Faults{LeakSlotEvery: 2}},
+		{Faults: Faults{RestartEvery: -time.Second}}, {Faults: Faults{RestartEvery: time.Millisecond}},
 	}
 	for _, c := range bad {
 		if c.Validate() == nil {
@@ -437,7 +442,7 @@ func TestConfig(t *testing.T) {
 	}
 	got := New(Config{}).Config()
 	want := Config{Model: DefaultModel, TTFT: DefaultTTFT, ITL: DefaultITL, OutputTokens: DefaultOutputTokens, TokensPerChunk: 1,
-		ImageTokens: DefaultImageTokens, EmbeddingDimensions: DefaultEmbeddingDimensions}
+		ImageTokens: DefaultImageTokens, EmbeddingDimensions: DefaultEmbeddingDimensions, KVCacheTokens: DefaultKVCacheTokens}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}

@@ -41,11 +41,19 @@
 // tokens are estimated like chat's: per input for embeddings, per
 // query+document pair for rerank. Faults apply to them too (a disconnect or
 // stall happens halfway through the TTFT wait).
+//
+// GET /metrics serves the simulated engine's own metrics under vLLM V1's
+// names (vllm:num_requests_running, vllm:time_to_first_token_seconds, ...)
+// with their true values, on the server's own registry; see metrics.go for
+// what each one counts. The long-soak faults (Faults.SlowdownPerMinute,
+// LeakBytesPerRequest, LeakSlotEvery, RestartEvery) show on that page the
+// way a degrading or restarting real server's would.
 package sim
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -60,7 +68,18 @@ const (
 	DefaultImageTokens = 85
 	// DefaultEmbeddingDimensions is the size of an embedding (BAAI/bge-m3's).
 	DefaultEmbeddingDimensions = 1024
+	// DefaultKVCacheTokens is the KV cache's capacity: as many tokens as
+	// the default prefix cache holds, a small GPU's KV cache.
+	DefaultKVCacheTokens = DefaultPrefixCacheBlocks * DefaultPrefixCacheBlockTokens
 )
+
+// BaseResidentMemoryBytes is the simulated process_resident_memory_bytes of
+// a server that leaks nothing: a fixed 2 GiB, a model server's API process.
+const BaseResidentMemoryBytes = 2 << 30
+
+// minRestartEvery bounds Faults.RestartEvery from below, so that a typo
+// (1ns for 1h) cannot restart the server in a busy loop.
+const minRestartEvery = 10 * time.Millisecond
 
 // CharsPerToken is the ratio used to estimate prompt tokens from text:
 // ceil(characters/CharsPerToken), at least 1.
@@ -117,14 +136,24 @@ type Config struct {
 	// PrefixCache, when enabled, caches the prompts' prefixes, reports
 	// the cached tokens and shortens TTFT for them; see PrefixCache.
 	PrefixCache PrefixCache
+	// KVCacheTokens is the KV cache's capacity in tokens, what
+	// vllm:kv_cache_usage_perc divides the tokens held by running
+	// requests by; default DefaultKVCacheTokens.
+	KVCacheTokens int
+	// Start is when the simulated server started, the origin of
+	// Faults.SlowdownPerMinute; zero means when New is called. A time in
+	// the past lets a test see a long-running server without waiting.
+	Start time.Time
 	// Seed seeds the RNG that draws faults, jitter and token text offsets.
 	// Any value, 0 included, is a valid deterministic seed.
 	Seed int64
 }
 
-// Faults are ratios (0..1) of generation requests that fail, each drawn
-// independently per request from the seeded RNG. When several are drawn for
-// one request the first in field order applies.
+// Faults are failures injected into requests. The first four are ratios
+// (0..1) of requests that fail, each drawn independently per request from
+// the seeded RNG; when several are drawn for one request the first in
+// field order applies. The others degrade the server over a long run,
+// deterministically, for soak verdicts to catch.
 type Faults struct {
 	// HTTP429 answers 429 with Retry-After: 1 and an OpenAI-shaped error.
 	HTTP429 float64
@@ -140,6 +169,32 @@ type Faults struct {
 	// decode slot is held meanwhile. Non-streamed requests stall as far
 	// into generation, without a response.
 	Stall float64
+
+	// SlowdownPerMinute makes latency drift upwards: a request's TTFT and
+	// ITL are multiplied by 1 + SlowdownPerMinute × the minutes since the
+	// server started (Config.Start, or its last restart), taken when the
+	// request gets its decode slot. 0.1 doubles them after 10 minutes.
+	SlowdownPerMinute float64
+	// LeakBytesPerRequest is added to the simulated
+	// process_resident_memory_bytes for every request the engine accepts
+	// (queued or decoded at once) and never freed until a restart: a
+	// memory leak seen in the server's own metrics.
+	LeakBytesPerRequest int64
+	// LeakSlotEvery makes every Nth request to complete (stop or length,
+	// counted since the last restart) keep its decode slot after the
+	// client got its whole answer: it stays in vllm:num_requests_running,
+	// its KV tokens stay in vllm:kv_cache_usage_perc and the slot is lost
+	// to later requests, so capacity shrinks and the queue grows until a
+	// restart. It needs MaxConcurrency > 0 (there are no slots to lose
+	// otherwise). 0 turns it off.
+	LeakSlotEvery int
+	// RestartEvery restarts the simulated server at this interval (as
+	// Server.Restart does): in-flight and queued requests have their
+	// connections closed, every counter and histogram on /metrics starts
+	// again from zero, leaked memory and slots are freed, the prefix cache
+	// is emptied and SlowdownPerMinute's clock starts again. 0 turns it
+	// off; otherwise at least 10ms.
+	RestartEvery time.Duration
 }
 
 // Validate reports the first invalid field, if any.
@@ -171,6 +226,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sim: PrefixCache.BlockTokens must be between 0 and %d", maxBlockTokens)
 	case !(c.PrefixCache.PrefillShare >= 0 && c.PrefixCache.PrefillShare <= 1):
 		return errors.New("sim: PrefixCache.PrefillShare must be between 0 and 1")
+	case c.KVCacheTokens < 0:
+		return errors.New("sim: KVCacheTokens must not be negative")
+	case !(c.Faults.SlowdownPerMinute >= 0) || math.IsInf(c.Faults.SlowdownPerMinute, 1):
+		return errors.New("sim: Faults.SlowdownPerMinute must be a finite number, 0 or more")
+	case c.Faults.LeakBytesPerRequest < 0:
+		return errors.New("sim: Faults.LeakBytesPerRequest must not be negative")
+	case c.Faults.LeakSlotEvery < 0:
+		return errors.New("sim: Faults.LeakSlotEvery must not be negative")
+	case c.Faults.LeakSlotEvery > 0 && c.MaxConcurrency == 0:
+		return errors.New("sim: Faults.LeakSlotEvery needs MaxConcurrency > 0: with unlimited concurrency there is no slot to lose")
+	case c.Faults.RestartEvery < 0:
+		return errors.New("sim: Faults.RestartEvery must not be negative")
+	case c.Faults.RestartEvery > 0 && c.Faults.RestartEvery < minRestartEvery:
+		return fmt.Errorf("sim: Faults.RestartEvery must be 0 or at least %s", minRestartEvery)
 	}
 	for _, f := range []struct {
 		name string
@@ -214,9 +283,14 @@ func (c Config) withDefaults() Config {
 	if c.PrefixCache.Enabled {
 		c.PrefixCache = c.PrefixCache.withDefaults()
 	}
+	if c.KVCacheTokens == 0 {
+		c.KVCacheTokens = DefaultKVCacheTokens
+	}
 	return c
 }
 
+// any reports whether a ratio fault is set, so that draw spends no random
+// numbers on them otherwise.
 func (f Faults) any() bool {
 	return f.HTTP429 > 0 || f.HTTP500 > 0 || f.Disconnect > 0 || f.Stall > 0
 }
