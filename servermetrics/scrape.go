@@ -27,22 +27,79 @@ const (
 // server that ignores the header still answers.
 var Accept = string(expfmt.FmtProtoDelim) + ";q=0.7," + string(expfmt.FmtText) + ";q=0.3,*/*;q=0.1"
 
-// Scraper reads one server's /metrics page.
+// Scraper reads one server's /metrics page. It is safe for concurrent use
+// (a daemon's probes and soaks share one per target) when Observe is.
 type Scraper struct {
-	URL      string        // the page, e.g. http://host:8000/metrics
-	Key      string        // sent as "Authorization: Bearer <Key>" when set; never logged or put in errors
-	MaxBytes int64         // a bigger page is an error; 0 means DefaultMaxBytes
-	Timeout  time.Duration // for the whole request and body; 0 means DefaultTimeout
-	Server   Server        // "" or Auto detects it from the page
-	Client   *http.Client  // nil means http.DefaultClient
+	URL string // the page, e.g. http://host:8000/metrics
+	// Key is sent as "Authorization: Bearer <Key>", or as the value of
+	// KeyHeader when that names another header (Azure's api-key); never
+	// logged or put in errors.
+	Key       string
+	KeyHeader string
+	MaxBytes  int64         // a bigger page is an error; 0 means DefaultMaxBytes
+	Timeout   time.Duration // for the whole request and body; 0 means DefaultTimeout
+	Server    Server        // "" or Auto detects it from the page
+	// Client nil means one that follows redirects only on the page's own
+	// host, so a key never travels to another.
+	Client *http.Client
+	// Derived: URL was derived from the target's URL rather than
+	// configured, so a missing page is expected of some servers: a run
+	// tries it once and gives up on a failure (Sampler).
+	Derived bool
+	// Observe, if set, is told of every scrape: how long it took and its
+	// error (nil on success). The daemon's health metrics hang here.
+	Observe func(took time.Duration, err error)
 }
+
+// Failure classes of Error.Class: a small fixed set, safe as a metric label.
+const (
+	FailHTTP          = "http"           // a status other than 200
+	FailNotExposition = "not_exposition" // HTML, JSON, or another Content-Type
+	FailTooLarge      = "too_large"      // past the size cap
+	FailTimeout       = "timeout"        // past the timeout
+	FailParse         = "parse"          // expfmt could not decode it
+	FailConnection    = "connection"     // no answer: refused, reset, DNS, TLS, a bad URL
+)
+
+// FailureClasses lists every Error.Class.
+var FailureClasses = []string{FailHTTP, FailNotExposition, FailTooLarge, FailTimeout, FailParse, FailConnection}
 
 // Error is a failed scrape: the page's URL (credentials redacted) and what was wrong.
 type Error struct {
 	URL    string // url.URL.Redacted
+	Class  string // one of FailureClasses
 	Reason string
 	Err    error // the cause, when there is one
 }
+
+// Class returns the failure class of a scrape error (FailConnection for an
+// error that is not an *Error), "" for nil.
+func Class(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Class != "" {
+		return e.Class
+	}
+	return FailConnection
+}
+
+// CheckRedirect is the redirect policy of a Scraper's default client: at
+// most 5 redirects, all on the page's own scheme and host, so that a key
+// sent in a header of our choosing (which net/http does not strip, unlike
+// Authorization) never reaches another host.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if first := via[0].URL; req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+		return errors.New("refused a redirect to another host")
+	}
+	return nil
+}
+
+var defaultClient = &http.Client{CheckRedirect: CheckRedirect}
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -82,7 +139,11 @@ func redacted(raw string) string {
 
 // Scrape fetches and parses the page and reads it into the vocabulary.
 func (s *Scraper) Scrape(ctx context.Context) (Snapshot, error) {
+	start := time.Now()
 	fams, err := s.Fetch(ctx)
+	if s.Observe != nil {
+		s.Observe(time.Since(start), err)
+	}
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -92,26 +153,32 @@ func (s *Scraper) Scrape(ctx context.Context) (Snapshot, error) {
 // Fetch fetches and parses the page into metric families.
 func (s *Scraper) Fetch(ctx context.Context) (map[string]*dto.MetricFamily, error) {
 	where := redacted(s.URL)
-	fail := func(reason string, err error) error { return &Error{URL: where, Reason: reason, Err: err} }
+	fail := func(class, reason string, err error) error {
+		return &Error{URL: where, Class: class, Reason: reason, Err: err}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
 	if err != nil {
-		return nil, fail("bad URL", errors.New(strings.ReplaceAll(err.Error(), s.URL, where)))
+		return nil, fail(FailConnection, "bad URL", errors.New(strings.ReplaceAll(err.Error(), s.URL, where)))
 	}
 	req.Header.Set("Accept", Accept)
 	if s.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+s.Key)
+		if h := s.KeyHeader; h != "" && !strings.EqualFold(h, "Authorization") {
+			req.Header.Set(h, s.Key)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+s.Key)
+		}
 	}
 	client := s.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = defaultClient
 	}
 	timedOut := func(err error) error {
 		if ctx.Err() == context.DeadlineExceeded {
-			return fail(fmt.Sprintf("timed out after %s", s.timeout()), nil)
+			return fail(FailTimeout, fmt.Sprintf("timed out after %s", s.timeout()), nil)
 		}
-		return fail("request failed", cleanErr(err, s.URL, where))
+		return fail(FailConnection, "request failed", cleanErr(err, s.URL, where))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -119,30 +186,30 @@ func (s *Scraper) Fetch(ctx context.Context) (map[string]*dto.MetricFamily, erro
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fail(fmt.Sprintf("HTTP %s", resp.Status), nil)
+		return nil, fail(FailHTTP, fmt.Sprintf("HTTP %s", resp.Status), nil)
 	}
 	format, reason := formatOf(resp.Header)
 	if reason != "" {
-		return nil, fail(reason, nil)
+		return nil, fail(FailNotExposition, reason, nil)
 	}
 	limit := s.maxBytes()
 	if resp.ContentLength > limit {
-		return nil, fail(fmt.Sprintf("page of %d bytes is larger than the %s cap", resp.ContentLength, size(limit)), nil)
+		return nil, fail(FailTooLarge, fmt.Sprintf("page of %d bytes is larger than the %s cap", resp.ContentLength, size(limit)), nil)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, timedOut(err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fail(fmt.Sprintf("page larger than the %s cap", size(limit)), nil)
+		return nil, fail(FailTooLarge, fmt.Sprintf("page larger than the %s cap", size(limit)), nil)
 	}
 	fams, err := Parse(body, format)
 	if err != nil {
 		var nx notExposition
 		if errors.As(err, &nx) {
-			return nil, fail(nx.Error(), nil)
+			return nil, fail(FailNotExposition, nx.Error(), nil)
 		}
-		return nil, fail("unparsable exposition", err)
+		return nil, fail(FailParse, "unparsable exposition", err)
 	}
 	return fams, nil
 }

@@ -72,16 +72,17 @@ func TestScrapeFailures(t *testing.T) {
 		path, key string
 		max       int64
 		want      string
+		class     string
 	}{
-		{"/404", "", 0, "HTTP 404"},
-		{"/html", "", 0, "not a metrics exposition (Content-Type \"text/html; charset=utf-8\")"},
-		{"/html-as-text", "", 0, "not a metrics exposition (an HTML page)"},
-		{"/json", "", 0, "not a metrics exposition"},
-		{"/endless", "", 1 << 20, "page larger than the 1 MiB cap"},
-		{"/big", "", 1 << 20, "larger than the 1 MiB cap"},
-		{"/hang", "", 0, "timed out after 200ms"},
-		{"/garbage", "", 0, "unparsable exposition"},
-		{"/auth", "wrong-key", 0, "HTTP 401"},
+		{"/404", "", 0, "HTTP 404", FailHTTP},
+		{"/html", "", 0, "not a metrics exposition (Content-Type \"text/html; charset=utf-8\")", FailNotExposition},
+		{"/html-as-text", "", 0, "not a metrics exposition (an HTML page)", FailNotExposition},
+		{"/json", "", 0, "not a metrics exposition", FailNotExposition},
+		{"/endless", "", 1 << 20, "page larger than the 1 MiB cap", FailTooLarge},
+		{"/big", "", 1 << 20, "larger than the 1 MiB cap", FailTooLarge},
+		{"/hang", "", 0, "timed out after 200ms", FailTimeout},
+		{"/garbage", "", 0, "unparsable exposition", FailParse},
+		{"/auth", "wrong-key", 0, "HTTP 401", FailHTTP},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			s := &Scraper{URL: withPass + tc.path, Key: tc.key, MaxBytes: tc.max, Timeout: 200 * time.Millisecond}
@@ -89,6 +90,9 @@ func TestScrapeFailures(t *testing.T) {
 			_, err := s.Scrape(context.Background())
 			if err == nil {
 				t.Fatal("no error")
+			}
+			if c := Class(err); c != tc.class {
+				t.Errorf("class %q, want %q", c, tc.class)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, tc.want) {
@@ -192,4 +196,54 @@ func TestNativeHistogramOverProtobuf(t *testing.T) {
 		t.Errorf("delta median %v, want about 2", q)
 	}
 
+}
+
+func TestScrapeKeyHeaderObserveRedirect(t *testing.T) {
+	var sawHeader, sawAuth string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth = r.Header.Get("api-key") // a key here would have travelled
+		_, _ = w.Write([]byte("vllm:num_requests_waiting 9\n"))
+	}))
+	defer other.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		sawHeader = r.Header.Get("api-key")
+		if r.Header.Get("Authorization") != "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte("vllm:num_requests_waiting 4\n"))
+	})
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/metrics", http.StatusFound) })
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/metrics", http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	var observed []string
+	s := &Scraper{URL: srv.URL + "/moved", Key: "azure-key", KeyHeader: "api-key",
+		Observe: func(took time.Duration, err error) { observed = append(observed, Class(err)) }}
+	snap, err := s.Scrape(context.Background())
+	if err != nil || snap.Values["requests_waiting"] != 4 || sawHeader != "azure-key" {
+		t.Fatalf("same-host redirect with the key header: %v %v header %q", snap.Values, err, sawHeader)
+	}
+	s.URL = srv.URL + "/away"
+	_, err = s.Scrape(context.Background())
+	if err == nil || Class(err) != FailConnection || !strings.Contains(err.Error(), "another host") || sawAuth != "" {
+		t.Fatalf("cross-host redirect: %v (key seen there: %q)", err, sawAuth)
+	}
+	if strings.Contains(err.Error(), "azure-key") {
+		t.Errorf("error %q shows the key", err)
+	}
+	s.URL = "http://127.0.0.1:1/metrics" // nothing listens on port 1
+	if _, err := s.Scrape(context.Background()); Class(err) != FailConnection {
+		t.Errorf("refused connection: class %q (%v)", Class(err), err)
+	}
+	if want := []string{"", FailConnection, FailConnection}; strings.Join(observed, ",") != strings.Join(want, ",") {
+		t.Errorf("observed %q, want %q", observed, want)
+	}
+	if Class(nil) != "" || Class(context.Canceled) != FailConnection {
+		t.Error("Class of nil or a plain error")
+	}
 }
