@@ -300,7 +300,8 @@ type Soak struct {
 	// Schedule is optional: without one the soak runs only when started by
 	// hand.
 	Schedule string `yaml:"schedule,omitempty" json:"schedule,omitempty"`
-	// Mode is rate, throughput or sweep; each takes only its own fields.
+	// Mode is rate, throughput, sweep or procedure; each takes only its
+	// own fields.
 	Mode string `yaml:"mode" json:"mode"`
 	// Rates (rate mode) are offered in turn, Duration each, requests/s > 0.
 	Rates []float64 `yaml:"rates,omitempty" json:"rates,omitempty"`
@@ -327,6 +328,9 @@ type Soak struct {
 	StopErrorRatio float64 `yaml:"stop_error_ratio,omitempty" json:"stop_error_ratio,omitempty"`
 	SLO            SLO     `yaml:"slo,omitempty" json:"slo,omitzero"`
 	Seed           int64   `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// Procedure (procedure mode only) holds the stress procedure's
+	// parameters; its durations replace duration and warmup.
+	Procedure Procedure `yaml:"procedure,omitempty" json:"procedure,omitzero"`
 }
 
 // Load parses and validates a config. filename is used in error messages

@@ -370,7 +370,7 @@ func TestLoadErrors(t *testing.T) {
 			"llmprobe.yaml:6: soaks[0].mode: required\n" +
 				"llmprobe.yaml:6: soaks[0].duration: required"},
 		{"invalid mode", base + "soaks:\n  - {name: s, targets: [a], workload: w, mode: ramp, duration: 1m}\n",
-			`llmprobe.yaml:6: soaks[0].mode: invalid mode "ramp" (want rate, throughput or sweep)`},
+			`llmprobe.yaml:6: soaks[0].mode: invalid mode "ramp" (want rate, throughput, sweep or procedure)`},
 		{"rate mode", base + "soaks:\n  - name: s\n    targets: [a]\n    workload: w\n    mode: rate\n    vus: 4\n    num_rates: 3\n    duration: 1m\n",
 			"llmprobe.yaml:6: soaks[0].rates: required\n" +
 				"llmprobe.yaml:10: soaks[0].vus: only used in throughput mode\n" +
@@ -607,8 +607,8 @@ func TestExampleConfig(t *testing.T) {
 	for _, s := range c.Soaks {
 		modes[s.Mode] = true
 	}
-	if len(modes) != 3 {
-		t.Errorf("example has soak modes %v, want all three", modes)
+	if len(modes) != 4 {
+		t.Errorf("example has soak modes %v, want all four", modes)
 	}
 	if p := c.Probe("heartbeat"); p == nil || p.Schedule != "@every 15s" {
 		t.Errorf("heartbeat probe = %+v", p)
@@ -624,7 +624,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, typ := range []reflect.Type{reflect.TypeFor[Global](), reflect.TypeFor[Target](), reflect.TypeFor[Workload](),
-		reflect.TypeFor[DecodeOptions](), reflect.TypeFor[SLO](), reflect.TypeFor[Probe](), reflect.TypeFor[Soak]()} {
+		reflect.TypeFor[DecodeOptions](), reflect.TypeFor[SLO](), reflect.TypeFor[Probe](), reflect.TypeFor[Soak](), reflect.TypeFor[Procedure]()} {
 		for key := range structFields(typ) {
 			if !strings.Contains(string(raw), key+":") {
 				t.Errorf("example lacks %s.%s", typ.Name(), key)

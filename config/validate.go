@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,7 +30,7 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
 
 var (
 	kinds    = []string{string(KindChat), string(KindCompletions), string(KindVision), string(KindEmbeddings), string(KindRerank)}
-	modes    = []string{ModeRate, ModeThroughput, ModeSweep}
+	modes    = []string{ModeRate, ModeThroughput, ModeSweep, ModeProcedure}
 	arrivals = []string{ArrivalConstant, ArrivalPoisson}
 	caches   = []string{PrefixCacheCold, PrefixCacheWarm}
 )
@@ -602,6 +603,21 @@ func (l *loader) validateSoak(s *Soak, p string) {
 	case ModeSweep:
 		only(rates, "rates", "rate mode")
 		only(vus, "vus", "throughput mode")
+	case ModeProcedure:
+		// Every step's load is derived from the earlier steps' results.
+		const derived = "not used in procedure mode: each step's load is derived from the earlier steps (set it under procedure:)"
+		for _, f := range []struct {
+			set   bool
+			field string
+		}{{rates, "rates"}, {vus, "vus"}, {maxVUs, "max_vus"}, {numRates, "num_rates"}, {arrival, "arrival"},
+			{s.Duration != 0, "duration"}, {s.Warmup != 0, "warmup"}} { // String() writes a zero duration
+			if f.set {
+				l.errorf(p+"."+f.field, derived)
+			}
+		}
+	}
+	if s.Mode != ModeProcedure && l.has(p+".procedure", !reflect.DeepEqual(s.Procedure, Procedure{})) {
+		l.errorf(p+".procedure", "only used in procedure mode")
 	}
 
 	for i, r := range s.Rates {
@@ -622,8 +638,12 @@ func (l *loader) validateSoak(s *Soak, p string) {
 	l.intRange(p+".max_vus", s.MaxVUs, 1, inFlight)
 	l.intRange(p+".num_rates", s.NumRates, 1, MaxNumRates)
 
-	l.required(p+".duration", s.Duration == 0 && !l.has(p+".duration", false))
-	l.positive(p+".duration", s.Duration)
+	if s.Mode == ModeProcedure {
+		l.validateProcedure(&s.Procedure, p+".procedure", inFlight)
+	} else {
+		l.required(p+".duration", s.Duration == 0 && !l.has(p+".duration", false))
+		l.positive(p+".duration", s.Duration)
+	}
 	if s.Warmup < 0 {
 		l.errorf(p+".warmup", "must not be negative")
 	}
