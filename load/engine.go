@@ -129,6 +129,8 @@ type stepSpec struct {
 	rate   float64 // StepRate
 	vus    int     // StepThroughput
 	warmup time.Duration
+	// saturation: run the over-saturation test on the step (sweep rates).
+	saturation bool
 }
 
 // stepRun is a running step.
@@ -146,6 +148,8 @@ type stepRun struct {
 	halt     chan struct{}
 	haltOnce sync.Once
 	haltWhy  atomic.Value // string
+
+	sat *saturationTest // nil unless spec.saturation
 }
 
 func (st *stepRun) stopStep(why string) {
@@ -273,8 +277,12 @@ func (r *Runner) sweep(ctx context.Context, res *Result, add func(*Step, *stepRu
 	failedInRow := 0
 	for i := 1; i <= o.NumRates; i++ {
 		rate := maxRate * SweepHeadroom * float64(i) / float64(o.NumRates)
-		s, st := r.runStep(ctx, stepSpec{index: i, kind: StepRate, rate: rate})
+		s, st := r.runStep(ctx, stepSpec{index: i, kind: StepRate, rate: rate, saturation: true})
 		if ctx.Err() == nil && s.Stopped == "" {
+			if st.sat != nil {
+				s.Saturation = st.sat.result()
+				s.OverSaturated = s.Saturation.OverSaturated
+			}
 			r.qualify(s)
 		}
 		add(s, st)
@@ -298,6 +306,12 @@ func (r *Runner) sweep(ctx context.Context, res *Result, add func(*Step, *stepRu
 		if first == nil {
 			first = s
 		}
+		if s.OverSaturated {
+			// Past this rate the queue only grows: the p99 knee.
+			res.SaturationRate = s.OfferedRate
+			res.StopReason = fmt.Sprintf("step %d (%.2f req/s offered) is over-saturated: %s", s.Index, s.OfferedRate, s.Saturation.Why)
+			return
+		}
 		if why := r.stopAfter(s, first); why != "" {
 			res.StopReason = why
 			return
@@ -316,6 +330,8 @@ func (r *Runner) qualify(s *Step) {
 	ok := false
 	sum := &s.Summary
 	switch {
+	case s.OverSaturated:
+		s.Verdict = "over-saturated: requests in flight and TTFT grew during the step"
 	case s.AchievedRate < AchievedRatio*s.ArrivalRate:
 		s.Verdict = fmt.Sprintf("achieved %.2f req/s < %.0f%% of the %.2f req/s offered", s.AchievedRate, AchievedRatio*100, s.ArrivalRate)
 	case o.ErrorRatio > 0 && sum.ErrorRatio > o.ErrorRatio:
@@ -368,6 +384,9 @@ func (r *Runner) runStep(ctx context.Context, spec stepSpec) (*Step, *stepRun) {
 	// The step's clock starts here: warmup (if any), then the measured
 	// window from st.start.
 	st.start = time.Now().Add(spec.warmup)
+	if spec.saturation && o.Duration > 0 {
+		st.sat = newSaturationTest(st.start, o.Duration, uint64(o.Seed)+uint64(spec.index))
+	}
 	monitorDone := make(chan struct{})
 	defer close(monitorDone)
 	go r.monitor(st, monitorDone)
@@ -661,6 +680,9 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 	r.sink(entryOf(st.spec.index, rec, cut, interrupted))
 	if !warm {
 		st.agg.add(rec, interrupted, cut)
+		if st.sat != nil && !interrupted {
+			st.sat.add(rec)
+		}
 		if !interrupted {
 			end := rec.End.UnixNano()
 			for {

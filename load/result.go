@@ -53,6 +53,10 @@ type Result struct {
 	// within ErrorRatio and the SLO held. Nil when no step qualified (or
 	// not a sweep).
 	DetectedMax *Throughput `json:"detected_max_throughput,omitempty"`
+	// SaturationRate is the offered rate (requests/s) of the first sweep
+	// step the over-saturation test flagged (oversat.go), where the sweep
+	// stopped: the p99 knee seen as a rate. 0 when none was.
+	SaturationRate float64 `json:"saturation_rate,omitempty"`
 
 	// ClientBottleneck: the schedule lag p99 exceeded LagThreshold, so the
 	// client, not the server, limited what was offered.
@@ -163,6 +167,12 @@ type Step struct {
 	Verdict   string `json:"verdict,omitempty"`
 	// Stopped says why the step (and the run) ended early.
 	Stopped string `json:"stopped,omitempty"`
+
+	// OverSaturated (sweep rate steps): requests in flight and TTFT both
+	// grew during the step with confidence (Saturation has the slopes);
+	// such a step does not qualify and the sweep stops after it.
+	OverSaturated bool        `json:"over_saturated,omitempty"`
+	Saturation    *Saturation `json:"saturation,omitempty"`
 }
 
 // Entry is one line of a run's timeline: a request, or a dropped arrival.
