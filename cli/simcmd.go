@@ -36,6 +36,11 @@ func addSimFlags(cmd *kingpin.CmdClause) *simOptions {
 	cmd.Flag("fault.http-500", "Share of requests answered 500.").Default("0").Float64Var(&o.cfg.Faults.HTTP500)
 	cmd.Flag("fault.disconnect", "Share of streams cut mid-way.").Default("0").Float64Var(&o.cfg.Faults.Disconnect)
 	cmd.Flag("fault.stall", "Share of streams that stall mid-way.").Default("0").Float64Var(&o.cfg.Faults.Stall)
+	cmd.Flag("fault.slowdown-per-minute", "Latency drift: TTFT and ITL are multiplied by 1 + this × minutes since the (re)start (0.1 doubles them after 10 minutes).").Default("0").Float64Var(&o.cfg.Faults.SlowdownPerMinute)
+	cmd.Flag("fault.leak-bytes-per-request", "Bytes the simulated process_resident_memory_bytes grows by per request, never freed until a restart.").Default("0").Int64Var(&o.cfg.Faults.LeakBytesPerRequest)
+	cmd.Flag("fault.leak-slot-every", "Every Nth completed request keeps its decode slot and KV tokens in the server's accounting: capacity shrinks, the queue grows (needs --max-concurrency; 0: off).").Default("0").IntVar(&o.cfg.Faults.LeakSlotEvery)
+	cmd.Flag("fault.restart-every", "Simulated restart at this interval: streams cut, /metrics counters and histograms from zero, leaks freed (0: never).").Default("0").DurationVar(&o.cfg.Faults.RestartEvery)
+	cmd.Flag("kv-cache-tokens", "KV cache capacity in tokens, the denominator of vllm:kv_cache_usage_perc on /metrics.").Default(strconv.Itoa(sim.DefaultKVCacheTokens)).IntVar(&o.cfg.KVCacheTokens)
 	cmd.Flag("prefix-cache", "Cache prompt prefixes in blocks, as vLLM's automatic prefix caching does: report usage.prompt_tokens_details.cached_tokens and shorten TTFT for them (chat prompts then count a fixed template header; off, TTFT does not depend on the prompt).").BoolVar(&o.cfg.PrefixCache.Enabled)
 	cmd.Flag("prefix-cache.blocks", "Prefix cache capacity, in blocks of 16 tokens (least recently used evicted first).").Default(strconv.Itoa(sim.DefaultPrefixCacheBlocks)).IntVar(&o.cfg.PrefixCache.Blocks)
 	cmd.Flag("prefix-cache.prefill-share", "Share of TTFT that prefill takes: cached tokens save it in proportion, TTFT*(1 - share*cached/prompt).").Default(strconv.FormatFloat(sim.DefaultPrefillShare, 'g', -1, 64)).Float64Var(&o.cfg.PrefixCache.PrefillShare)
@@ -54,7 +59,7 @@ func runSim(logger *slog.Logger, g *globals, o *simOptions) int {
 		logger.Error("cannot listen", "err", err)
 		return exitError
 	}
-	fmt.Fprintf(g.stdout, "llmprobe sim: serving model %q at http://%s/v1 (Ctrl-C stops)\n", o.cfg.Model, addr)
+	fmt.Fprintf(g.stdout, "llmprobe sim: serving model %q at http://%s/v1, its vLLM-named metrics at http://%s/metrics (Ctrl-C stops)\n", o.cfg.Model, addr, addr)
 	<-ctx.Done()
 	return exitOK
 }
