@@ -1,6 +1,12 @@
 package load
 
-import "github.com/llmprobe/llmprobe/servermetrics"
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/llmprobe/llmprobe/servermetrics"
+)
 
 // ServerView is the model server's own account of a run (issue 13): its
 // metrics page scraped during the run, and the health verdicts drawn from it.
@@ -10,6 +16,9 @@ type ServerView struct {
 	Verdicts []Verdict               `json:"verdicts,omitempty"`
 	// Note says why there is no timeline, or what it lacks, in plain words.
 	Note string `json:"note,omitempty"`
+	// Breakdown is the run's latency breakdown: the client's mean TTFT over
+	// every measured request against the server's over the measured steps.
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
 }
 
 // Gauge sums up a server gauge over a step: its mean and max over the
@@ -66,4 +75,185 @@ type Breakdown struct {
 	OtherMS      float64 `json:"other_ms"`
 	// QueueShare is QueueMS / ClientTTFTMS.
 	QueueShare float64 `json:"queue_share"`
+}
+
+// Verdict names of the server's health checks (Verdict.Name).
+const (
+	VerdictServerMemoryGrowth = "server_memory_growth"
+	VerdictStuckRequests      = "stuck_requests"
+	VerdictServerRestart      = "server_restart"
+	VerdictPreemptions        = "preemptions"
+)
+
+// Thresholds of the server verdicts.
+const (
+	// MemoryGrowthPerHour and MemoryGrowthOverRun: server_memory_growth
+	// fails when resident memory rises with 95 % confidence, by more than
+	// 1 % of its starting size per hour and by more than 1 % over the run
+	// (so a short run's allocator warm-up is not called a leak).
+	MemoryGrowthPerHour = 0.01
+	MemoryGrowthOverRun = 0.01
+	// MinMemoryPoints is the fewest scrapes of resident memory a growth
+	// verdict is drawn from.
+	MinMemoryPoints = 10
+	// StuckKVMargin is how far above its level before the run the KV cache
+	// may stay after the drain before its blocks count as stuck.
+	StuckKVMargin = 0.05
+	// PreemptionShare: preemptions fail when they exceed this share of the
+	// run's requests (the KV cache is too small for the load, and requests
+	// are recomputed); fewer are reported, not failed.
+	PreemptionShare = 0.10
+	// DefaultSettle bounds the wait after a run's drain for the server's
+	// running and waiting requests to return to their level before it.
+	DefaultSettle = 5 * time.Second
+)
+
+// Mark keys of a ServerRun's snapshots.
+const (
+	MarkStart = servermetrics.MarkStart // the first scrape, as the run starts
+	MarkAfter = "after"                 // after the last drain and the settle
+)
+
+// StepStartMark is the key of the snapshot taken when step i's warmup
+// ended (steps without a warmup start at the previous step's end mark).
+func StepStartMark(i int) string { return "measure:" + strconv.Itoa(i) }
+
+// StepEndMark is the key of the snapshot taken when step i ended, after its
+// drain: every one of its requests is in the server's histograms by then.
+func StepEndMark(i int) string { return "end:" + strconv.Itoa(i) }
+
+// ServerRun is what a metrics page said during a run, for AttachServer:
+// the timeline, and whole snapshots at the marks (run start, each step's
+// start after its warmup and end after its drain, after the settle).
+type ServerRun struct {
+	Timeline *servermetrics.Timeline
+	Marks    map[string]servermetrics.Snapshot
+	// Settled: after the drain, running and waiting requests (and the KV
+	// cache) returned to their level before the run within SettleS.
+	Settled bool
+	SettleS float64
+	Note    string
+}
+
+// ServerSampler scrapes a model server's metrics page during one run
+// (archive.RunJob wires it): every interval into the timeline, and a whole
+// snapshot at each step's start and end so a step's histograms are exact
+// deltas. Create it before the runner (its Hooks mark step ends), Start it
+// with the runner, Finish it when Run returns.
+type ServerSampler struct {
+	scraper *servermetrics.Scraper
+	every   time.Duration
+	// Settle bounds the wait after the run for the page to settle
+	// (DefaultSettle when 0); Poll is the interval of that wait.
+	Settle, Poll time.Duration
+
+	p         *servermetrics.Sampler
+	watchStop chan struct{}
+	watchDone chan struct{}
+}
+
+// NewServerSampler returns a sampler of s every interval (0: one second).
+func NewServerSampler(s *servermetrics.Scraper, every time.Duration) *ServerSampler {
+	return &ServerSampler{scraper: s, every: every}
+}
+
+// Hooks returns h with a Step hook that marks each step's end first.
+func (ss *ServerSampler) Hooks(h Hooks) Hooks {
+	next := h.Step
+	h.Step = func(s *Step) {
+		if ss.p != nil {
+			ss.p.Mark(StepEndMark(s.Index))
+		}
+		if next != nil {
+			next(s)
+		}
+	}
+	return h
+}
+
+// Start begins scraping (its first scrape is the run's start mark) and
+// watches r's progress for the end of each step's warmup.
+func (ss *ServerSampler) Start(ctx context.Context, r *Runner) {
+	ss.p = servermetrics.StartSampler(ctx, ss.scraper, ss.every)
+	ss.watchStop, ss.watchDone = make(chan struct{}), make(chan struct{})
+	go ss.watch(r)
+}
+
+// watch marks the end of a warmup: Progress turns from warmup to measure
+// within the runner's 200 ms monitor tick, so the mark is that late at most
+// (plus the poll).
+func (ss *ServerSampler) watch(r *Runner) {
+	defer close(ss.watchDone)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	prev := r.Progress()
+	for {
+		select {
+		case <-ss.watchStop:
+			return
+		case <-t.C:
+		}
+		p := r.Progress()
+		if p.Step == prev.Step && prev.Phase == "warmup" && p.Phase == "measure" {
+			ss.p.Mark(StepStartMark(p.Step))
+		}
+		prev = p
+	}
+}
+
+// Finish stops the scrapes once the marks asked for are taken, waits (up
+// to Settle, not when the run was interrupted or ctx is done) for running
+// and waiting requests to return to their level before the run, and
+// returns what was read.
+func (ss *ServerSampler) Finish(ctx context.Context, interrupted bool) *ServerRun {
+	if ss.p == nil {
+		return nil
+	}
+	close(ss.watchStop)
+	<-ss.watchDone
+	ss.p.Stop()
+	run := &ServerRun{}
+	if base, ok := ss.p.Snapshot(MarkStart); ok {
+		settle, poll := ss.Settle, ss.Poll
+		if settle <= 0 {
+			settle = DefaultSettle
+		}
+		if poll <= 0 {
+			poll = min(250*time.Millisecond, settle)
+		}
+		if interrupted || ctx.Err() != nil {
+			settle = 0 // one scrape: the server's state as the run was stopped
+		}
+		start := time.Now()
+		_, run.Settled, _ = ss.p.Settle(ctx, MarkAfter, settle, poll, func(s servermetrics.Snapshot) bool {
+			return drained(base, s)
+		})
+		run.SettleS = time.Since(start).Seconds()
+	}
+	run.Timeline, run.Marks, run.Note = ss.p.Timeline(), ss.p.Marks(), ss.p.Note()
+	return run
+}
+
+// drained reports whether after's running and waiting requests are back to
+// at most before's, and its KV cache within StuckKVMargin of before's
+// (llama.cpp keeps its slots' caches after a request, so its KV usage is
+// not expected back).
+func drained(before, after servermetrics.Snapshot) bool {
+	busy := func(s servermetrics.Snapshot) (float64, bool) {
+		r, ok1 := s.Values["requests_running"]
+		w, ok2 := s.Values["requests_waiting"]
+		return r + w, ok1 || ok2
+	}
+	b, _ := busy(before)
+	if a, ok := busy(after); ok && a > b {
+		return false
+	}
+	if after.Server == servermetrics.LlamaCPP {
+		return true
+	}
+	kb := before.Values["kv_cache_usage_ratio"]
+	if ka, ok := after.Values["kv_cache_usage_ratio"]; ok && ka > kb+StuckKVMargin {
+		return false
+	}
+	return true
 }
