@@ -69,6 +69,8 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/runs", h.runs)
 	mux.HandleFunc("GET /api/v1/runs/{id}", h.runResult)
 	mux.HandleFunc("GET /api/v1/runs/{id}/timeline", h.runTimeline)
+	mux.HandleFunc("GET /procedures/{id}/{$}", h.procedureFile)
+	mux.HandleFunc("GET /procedures/{id}/{file}", h.procedureFile)
 	mux.HandleFunc("/", h.statusPage)
 	return mux
 }
