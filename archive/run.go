@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/servermetrics"
 )
 
 // Job is one load run to make and archive, for RunJob. It lives here, not
@@ -26,10 +27,19 @@ type Job struct {
 	// returns the GPUs to sample during the run (nil: none) and, if not
 	// nil, what to do once the run returns, before it is archived.
 	Start func(r *load.Runner) (gpu load.GPUSampler, every time.Duration, done func())
+
+	// Server, if set, is the model server's own metrics page, scraped
+	// every ServerEvery (0: one second) during the run and around each
+	// step into the result's server timeline, step summaries and health
+	// verdicts (load.AttachServer). ServerSettle bounds the wait after the
+	// run for its requests to leave the server (0: load.DefaultSettle).
+	Server       *servermetrics.Scraper
+	ServerEvery  time.Duration
+	ServerSettle time.Duration
 }
 
 // RunJob begins the run's archive in a (nil: not archived), runs it with
-// its GPU timeline, and commits it (or aborts it if the runner cannot be
+// its GPU and server timelines, and commits it (or aborts it if the runner cannot be
 // made). With a nil result nothing ran and err says why; with a result,
 // err is the failure to archive it.
 func RunJob(ctx context.Context, a *Archive, j *Job) (*load.Result, error) {
@@ -49,7 +59,14 @@ func RunJob(ctx context.Context, a *Archive, j *Job) (*load.Result, error) {
 	case w != nil: // never a nil *Writer in the interface
 		o.Sink = w
 	}
-	runner, err := load.New(j.Send, j.Requests, o, j.Hooks)
+	hooks := j.Hooks
+	var server *load.ServerSampler
+	if j.Server != nil {
+		server = load.NewServerSampler(j.Server, j.ServerEvery)
+		server.Settle = j.ServerSettle
+		hooks = server.Hooks(hooks)
+	}
+	runner, err := load.New(j.Send, j.Requests, o, hooks)
 	if err != nil {
 		if w != nil {
 			w.Abort()
@@ -65,8 +82,14 @@ func RunJob(ctx context.Context, a *Archive, j *Job) (*load.Result, error) {
 		gpu, every, done = j.Start(runner)
 	}
 	stopGPU := load.SampleGPU(gpu, every)
+	if server != nil {
+		server.Start(ctx, runner)
+	}
 	res := runner.Run(ctx)
 	res.GPU = stopGPU()
+	if server != nil {
+		load.AttachServer(res, server.Finish(ctx, res.Status == load.StatusInterrupted))
+	}
 	if done != nil {
 		done()
 	}

@@ -171,10 +171,23 @@ func (ss *ServerSampler) Hooks(h Hooks) Hooks {
 	return h
 }
 
-// Start begins scraping (its first scrape is the run's start mark) and
-// watches r's progress for the end of each step's warmup.
+// StartWait bounds how long Start waits for the first scrape, so that the
+// baseline of the stuck_requests verdict is read before the run's own
+// requests arrive, yet a hanging page delays a run by a second at most.
+const StartWait = time.Second
+
+// Start begins scraping (its first scrape is the run's start mark, waited
+// for up to StartWait) and watches r's progress for the end of each step's
+// warmup.
 func (ss *ServerSampler) Start(ctx context.Context, r *Runner) {
 	ss.p = servermetrics.StartSampler(ctx, ss.scraper, ss.every)
+	t := time.NewTimer(StartWait)
+	select {
+	case <-ss.p.Ready():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
 	ss.watchStop, ss.watchDone = make(chan struct{}), make(chan struct{})
 	go ss.watch(r)
 }

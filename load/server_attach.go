@@ -188,7 +188,7 @@ func serverVerdicts(res *Result, run *ServerRun) []Verdict {
 	return []Verdict{
 		memoryVerdict(res, run.Timeline),
 		stuckVerdict(res, run),
-		restartVerdict(run.Timeline),
+		restartVerdict(res, run.Timeline),
 		preemptionVerdict(res, run),
 	}
 }
@@ -277,9 +277,9 @@ func memoryVerdict(res *Result, tl *servermetrics.Timeline) Verdict {
 		v.Lo, v.Hi = l.SlopeLo, l.SlopeHi
 	}
 	v.Failed = l.Rising() && perHour > MemoryGrowthPerHour && overRun > MemoryGrowthOverRun
-	desc := fmt.Sprintf("resident memory %s %s/h (95 %% CI %s..%s), %+.2f %%/h of the %s at the start and %+.2f %% over %s (%d scrapes)",
-		map[bool]string{true: "grows", false: "changes"}[l.Slope > 0], mib(l.Slope*3600), mib(l.SlopeLo*3600), mib(l.SlopeHi*3600),
-		100*perHour, mib(base), 100*overRun, time.Duration(span*float64(time.Second)).Round(time.Second), len(xs))
+	desc := fmt.Sprintf("resident memory %s %s (95 %% CI %s..%s), %+.2f %%/h of the %s at the start and %+.2f %% over %s (%d scrapes)",
+		map[bool]string{true: "grows", false: "changes"}[l.Slope > 0], perHourBytes(l.Slope), perHourBytes(l.SlopeLo), perHourBytes(l.SlopeHi),
+		100*perHour, bytesText(base), 100*overRun, time.Duration(span*float64(time.Second)).Round(time.Second), len(xs))
 	switch {
 	case v.Failed:
 		v.Summary = desc + fmt.Sprintf(": more than %.0f %%/h and %.0f %% over the run, a leak", 100*MemoryGrowthPerHour, 100*MemoryGrowthOverRun)
@@ -291,10 +291,18 @@ func memoryVerdict(res *Result, tl *servermetrics.Timeline) Verdict {
 	return v
 }
 
-// mib writes bytes in MiB with a sign when negative.
-func mib(b float64) string {
-	if math.IsInf(b, 0) || math.IsNaN(b) {
+// perHourBytes writes a slope in bytes per second as MiB or GiB per hour.
+func perHourBytes(perSecond float64) string {
+	if math.IsInf(perSecond, 0) || math.IsNaN(perSecond) {
 		return "?"
+	}
+	return bytesText(perSecond*3600) + "/h"
+}
+
+// bytesText writes bytes in MiB, or GiB from 10 GiB on.
+func bytesText(b float64) string {
+	if math.Abs(b) >= 10<<30 {
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
 	}
 	return fmt.Sprintf("%.1f MiB", b/(1<<20))
 }
@@ -338,7 +346,7 @@ func stuckVerdict(res *Result, run *ServerRun) Verdict {
 }
 
 // restartVerdict: counters that went backwards between scrapes.
-func restartVerdict(tl *servermetrics.Timeline) Verdict {
+func restartVerdict(res *Result, tl *servermetrics.Timeline) Verdict {
 	const name = VerdictServerRestart
 	if len(tl.Points) < 2 {
 		return undecided(name, "fewer than two scrapes of the metrics page")
@@ -346,11 +354,18 @@ func restartVerdict(tl *servermetrics.Timeline) Verdict {
 	at, names := restarts(tl)
 	v := Verdict{Name: name, Value: float64(len(at)), Unit: "restarts", Failed: len(at) > 0}
 	if v.Failed {
+		origin := res.Started
+		if origin.IsZero() {
+			origin = tl.Points[0].Time
+		}
 		times := make([]string, 0, len(at))
 		for _, t := range at {
-			times = append(times, t.UTC().Format(time.RFC3339))
+			times = append(times, fmt.Sprintf("%.1f s", t.Sub(origin).Seconds()))
 		}
-		v.Summary = fmt.Sprintf("the server restarted %d time(s) during the run (counters went backwards at %s: %s)",
+		if len(names) > 3 {
+			names = append(names[:3], fmt.Sprintf("%d more", len(names)-3))
+		}
+		v.Summary = fmt.Sprintf("the server restarted %d time(s) during the run (counters went backwards %s into it: %s)",
 			len(at), strings.Join(times, ", "), strings.Join(names, ", "))
 	} else {
 		v.Summary = fmt.Sprintf("no counter went backwards over %d scrapes", len(tl.Points))

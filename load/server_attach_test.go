@@ -172,7 +172,7 @@ func TestServerMemoryGrowthVerdict(t *testing.T) {
 	if v := memoryVerdict(res, run.Timeline); v.Failed || v.Value != 0 {
 		t.Errorf("after a restart: %+v", v)
 	}
-	if v := restartVerdict(run.Timeline); !v.Failed || v.Value != 1 || !strings.Contains(v.Summary, "prompt_tokens_total") {
+	if v := restartVerdict(res, run.Timeline); !v.Failed || v.Value != 1 || !strings.Contains(v.Summary, "backwards 30.0 s into it: prompt_tokens_total") {
 		t.Errorf("restart verdict %+v", v)
 	}
 }

@@ -35,6 +35,7 @@ type Sampler struct {
 	marks chan string
 	quit  chan struct{}
 	done  chan struct{}
+	ready chan struct{} // closed when the first scrape is done
 
 	mu      sync.Mutex
 	tl      Timeline
@@ -54,7 +55,7 @@ func StartSampler(ctx context.Context, s *Scraper, every time.Duration) *Sampler
 	ctx, cancel := context.WithCancel(ctx)
 	p := &Sampler{
 		s: s, every: every, ctx: ctx, stop: cancel,
-		marks: make(chan string, 64), quit: make(chan struct{}), done: make(chan struct{}),
+		marks: make(chan string, 64), quit: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
 		snaps: map[string]Snapshot{}, stride: 1,
 		tl: Timeline{URL: redacted(s.URL), Server: s.Server, EveryS: every.Seconds()},
 	}
@@ -68,6 +69,7 @@ const MarkStart = "start"
 func (p *Sampler) loop() {
 	defer close(p.done)
 	p.scrape(MarkStart)
+	close(p.ready)
 	t := time.NewTimer(p.wait())
 	defer t.Stop()
 	for {
@@ -92,6 +94,10 @@ func (p *Sampler) loop() {
 		}
 	}
 }
+
+// Ready is closed once the first scrape (the start mark) is done, failed
+// or not.
+func (p *Sampler) Ready() <-chan struct{} { return p.ready }
 
 // wait is the time to the next periodic scrape: the interval, doubled for
 // each failure in a row, up to maxBackoff (or the interval, if longer).
