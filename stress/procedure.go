@@ -74,6 +74,15 @@ type Plan struct {
 
 	SoakFraction float64       `json:"soak_fraction" yaml:"soak_fraction,omitempty"`
 	SoakDuration time.Duration `json:"soak_duration_ns" yaml:"soak_duration,omitempty"`
+
+	// DriftWarmup is load sent before the validation and the soak in their
+	// shape and left out of them, so their drift verdicts start from a
+	// steady state; default 10 s.
+	DriftWarmup time.Duration `json:"drift_warmup_ns" yaml:"drift_warmup,omitempty"`
+	// MaxRPS, when set, is the detected max for the fine rates and the
+	// soak when the sweep does not run (a max known from an earlier
+	// procedure); a sweep that runs takes precedence.
+	MaxRPS float64 `json:"max_rps,omitempty" yaml:"max_rps,omitempty"`
 }
 
 // Procedure is one run of the procedure, stored as procedure.json in its
@@ -132,6 +141,9 @@ type Window struct {
 	E2EP99MS  float64 `json:"e2e_p99_ms"`
 	TTFTP50MS float64 `json:"ttft_p50_ms"`
 	TTFTP99MS float64 `json:"ttft_p99_ms"`
+	// InFlight is the mean number of requests in flight over the window
+	// (request-seconds / width): the client's view of the server's queue.
+	InFlight float64 `json:"in_flight"`
 }
 
 // Numbers are the procedure's key figures, zero when the step that finds
@@ -160,5 +172,8 @@ type Numbers struct {
 
 // Runner runs one load run for a step and archives it (archive.RunJob in
 // the CLI and the daemon). It returns the result and the ID it was archived
-// under ("" when not archived).
+// under ("" when not archived); a nil result means nothing ran and err says
+// why. o.Sink, when set, is the procedure's own (the validation's and the
+// soak's windows): the Runner must pass every entry to it too, composed
+// with its archive's writer.
 type Runner func(ctx context.Context, step string, o load.Options) (*load.Result, string, error)
