@@ -94,7 +94,8 @@ type GridPos struct {
 }
 
 // Need says what a query's data comes from: the probes alone, a soak
-// (sweep) having run, or the NVML collector on a GPU host. The end-to-end
+// (sweep) having run, the NVML collector on a GPU host, a stress procedure
+// having run, or the model server's own metrics page. The end-to-end
 // test reports it with a query that returns nothing. It is not part of the
 // JSON.
 type Need int
@@ -106,6 +107,12 @@ const (
 	NeedSoak
 	// NeedGPU: the NVML collector must see a GPU.
 	NeedGPU
+	// NeedProcedure: a soak with mode procedure must have run the stress
+	// procedure (its figures and verdicts).
+	NeedProcedure
+	// NeedServerMetrics: a target's own metrics page must have been read
+	// during a run or probe.
+	NeedServerMetrics
 )
 
 func (n Need) String() string {
@@ -114,6 +121,10 @@ func (n Need) String() string {
 		return "sweep"
 	case NeedGPU:
 		return "GPU collector"
+	case NeedProcedure:
+		return "stress procedure"
+	case NeedServerMetrics:
+		return "model server's metrics page"
 	}
 	return "probes"
 }
