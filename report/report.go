@@ -119,8 +119,8 @@ func pageTitle(p *stress.Procedure) string {
 		what = "Load run"
 	}
 	id := p.ID
-	if p.Name != "" {
-		id = p.Name + " " + id
+	if p.Name != "" && !strings.Contains(id, p.Name) {
+		id = p.Name + " " + id // archive IDs hold the name already
 	}
 	return strings.TrimSpace(fmt.Sprintf("%s %s: %s · %s", what, id, p.Target, p.Model))
 }
