@@ -161,10 +161,44 @@ type Target struct {
 	// relevance_score out.
 	RerankPath string `yaml:"rerank_path,omitempty" json:"rerank_path,omitempty"`
 
+	// MetricsURL is the model server's own Prometheus page, scraped during
+	// soaks and around probes for the server's view of them (queue, KV
+	// cache, its own TTFT, leak and restart verdicts). Empty: the URL with
+	// any trailing "/" and "/v1" removed, plus /metrics (vLLM, SGLang, TGI
+	// and llama-server --metrics serve it there), tried once per run and
+	// given up quietly where there is none; "none" turns scraping off.
+	MetricsURL string `yaml:"metrics_url,omitempty" json:"metrics_url,omitempty"`
+	// Server says whose names the page uses: auto (default: detected from
+	// the page), vllm, sglang, tgi, llamacpp or generic (process metrics
+	// only).
+	Server string `yaml:"server,omitempty" json:"server,omitempty"`
+	// MetricsAuth sends the target's key to the metrics page: unset, only
+	// when the page is on the target's own scheme, host and port; true,
+	// wherever it is; false, never.
+	MetricsAuth *bool `yaml:"metrics_auth,omitempty" json:"metrics_auth,omitempty"`
+	// MetricsInterval is how often the page is scraped during a soak.
+	// Default 1s, at least 100ms.
+	MetricsInterval model.Duration `yaml:"metrics_interval,omitempty" json:"metrics_interval,omitempty"`
+	// MetricsTimeout bounds one scrape, body included. Default 5s.
+	MetricsTimeout model.Duration `yaml:"metrics_timeout,omitempty" json:"metrics_timeout,omitempty"`
+	// MetricsMaxBytes caps the page. Default 16 MiB.
+	MetricsMaxBytes int64 `yaml:"metrics_max_bytes,omitempty" json:"metrics_max_bytes,omitempty"`
+
 	// APIKey is resolved at load from APIKeyFile (trimmed) or APIKeyEnv.
 	// It is never marshalled, and Target's Format prints it as <secret>.
 	APIKey commoncfg.Secret `yaml:"-" json:"-"`
 }
+
+// Metrics page settings of a target (Target.MetricsURL and the others).
+const (
+	// MetricsNone as metrics_url turns scraping the server's page off.
+	MetricsNone            = "none"
+	DefaultMetricsInterval = model.Duration(time.Second)
+	DefaultMetricsTimeout  = model.Duration(5 * time.Second)
+	DefaultMetricsMaxBytes = 16 << 20
+	// MinMetricsInterval keeps a scrape loop from hammering the server.
+	MinMetricsInterval = model.Duration(100 * time.Millisecond)
+)
 
 // Streaming reports whether requests to t are streamed: Stream if set, else
 // the default for t's kind.
@@ -194,6 +228,9 @@ func (t Target) Format(f fmt.State, verb rune) {
 	}
 	if u, err := url.Parse(p.URL); err == nil && u.User != nil {
 		p.URL = u.Redacted()
+	}
+	if u, err := url.Parse(p.MetricsURL); err == nil && u.User != nil {
+		p.MetricsURL = u.Redacted()
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), p)
 }

@@ -1,10 +1,17 @@
 package config
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/servermetrics"
 )
 
 // The one place config values become the runtime types the client and the
@@ -30,6 +37,86 @@ func (t *Target) Endpoint() probe.Endpoint {
 		InsecureSkipVerify: t.InsecureSkipVerify,
 		Headers:            t.Headers,
 	}
+}
+
+// MetricsPage returns the URL of t's metrics page, "" with metrics_url:
+// none; derived is true when it was not configured but derived from t's
+// URL (its trailing "/" and "/v1" removed, /metrics appended).
+func (t *Target) MetricsPage() (page string, derived bool) {
+	switch t.MetricsURL {
+	case MetricsNone:
+		return "", false
+	case "":
+		base := strings.TrimSuffix(strings.TrimRight(t.URL, "/"), "/v1")
+		return base + "/metrics", true
+	}
+	return t.MetricsURL, false
+}
+
+// CheckMetrics returns what is wrong with t's metrics page settings, each
+// problem prefixed by its field (for bench, whose flags build a Target).
+func (t *Target) CheckMetrics() error {
+	var errs []error
+	for _, pr := range metricsProblems(t) {
+		errs = append(errs, fmt.Errorf("%s: %s", pr.field, pr.msg))
+	}
+	return errors.Join(errs...)
+}
+
+// ServerScraper returns the scraper of t's metrics page (nil with
+// metrics_url: none), defaults applied. It carries t's key, in t's key
+// header, when metrics_auth says so: unset, only to a page on the target's
+// own scheme, host and port, so a key never travels to another host
+// unasked.
+func (t *Target) ServerScraper() *servermetrics.Scraper {
+	page, derived := t.MetricsPage()
+	if page == "" {
+		return nil
+	}
+	s := &servermetrics.Scraper{
+		URL:      page,
+		MaxBytes: orDefault(t.MetricsMaxBytes, DefaultMetricsMaxBytes),
+		Timeout:  time.Duration(orDefault(t.MetricsTimeout, DefaultMetricsTimeout)),
+		Server:   servermetrics.Server(orDefault(t.Server, "auto")),
+		Derived:  derived,
+	}
+	send := sameOrigin(t.URL, page)
+	if t.MetricsAuth != nil {
+		send = *t.MetricsAuth
+	}
+	if send && t.APIKey != "" {
+		s.Key, s.KeyHeader = string(t.APIKey), t.APIKeyHeader
+	}
+	if t.InsecureSkipVerify {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the target's own setting
+		s.Client = &http.Client{Transport: tr, CheckRedirect: servermetrics.CheckRedirect}
+	}
+	return s
+}
+
+// MetricsEvery is how often t's metrics page is scraped during a run.
+func (t *Target) MetricsEvery() time.Duration {
+	return time.Duration(orDefault(t.MetricsInterval, DefaultMetricsInterval))
+}
+
+// sameOrigin reports whether two URLs share scheme, host and port.
+func sameOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Hostname(), ub.Hostname()) && port(ua) == port(ub)
 }
 
 // Probe returns s as the client checks it (the error ratio is a run's, not

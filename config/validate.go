@@ -219,6 +219,14 @@ func (l *loader) validateTarget(t *Target, p string) {
 			l.errorf(p+".api_key_header", "%s is also in headers", quote(h))
 		}
 	}
+	l.positive(p+".metrics_interval", t.MetricsInterval)
+	l.positive(p+".metrics_timeout", t.MetricsTimeout)
+	if l.has(p+".metrics_max_bytes", t.MetricsMaxBytes != 0) && t.MetricsMaxBytes <= 0 {
+		l.errorf(p+".metrics_max_bytes", "must be positive")
+	}
+	for _, pr := range metricsProblems(t) {
+		l.errorf(p+"."+pr.field, "%s", pr.msg)
+	}
 	if t.RerankPath != "" {
 		if t.Kind != KindRerank {
 			l.errorf(p+".rerank_path", "only used by rerank targets")
@@ -226,6 +234,63 @@ func (l *loader) validateTarget(t *Target, p string) {
 			l.errorf(p+".rerank_path", "invalid path %s: %s", quote(t.RerankPath), msg)
 		}
 	}
+}
+
+// servers are the values of a target's server field.
+var servers = []string{"auto", "vllm", "sglang", "tgi", "llamacpp", "generic"}
+
+type problem struct{ field, msg string }
+
+// metricsProblems returns what is wrong with a target's metrics page
+// settings (for Load and for bench's flags), in words that never repeat a
+// URL.
+func metricsProblems(t *Target) []problem {
+	var out []problem
+	bad := func(field, format string, args ...any) {
+		out = append(out, problem{field, fmt.Sprintf(format, args...)})
+	}
+	if t.Server != "" && !slices.Contains(servers, t.Server) {
+		bad("server", "invalid server %s (want %s)", quote(t.Server), list(servers))
+	}
+	if t.MetricsURL == MetricsNone {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"server", t.Server != ""}, {"metrics_auth", t.MetricsAuth != nil}, {"metrics_interval", t.MetricsInterval != 0},
+			{"metrics_timeout", t.MetricsTimeout != 0}, {"metrics_max_bytes", t.MetricsMaxBytes != 0}} {
+			if f.set {
+				bad(f.name, "has no effect with metrics_url: none")
+			}
+		}
+		return out
+	}
+	if t.MetricsURL != "" {
+		if msg := checkMetricsURL(t.MetricsURL); msg != "" {
+			bad("metrics_url", "%s", msg)
+		}
+	}
+	if t.MetricsAuth != nil && *t.MetricsAuth && t.APIKey == "" && t.APIKeyFile == "" && t.APIKeyEnv == "" {
+		bad("metrics_auth", "the target has no key to send: give api_key_file or api_key_env")
+	}
+	if t.MetricsInterval > 0 && t.MetricsInterval < MinMetricsInterval {
+		bad("metrics_interval", "%s is below the minimum of %s", t.MetricsInterval, MinMetricsInterval)
+	}
+	return out
+}
+
+// checkMetricsURL returns what is wrong with a metrics page URL: a
+// target's URL rules, except that a query is allowed (some exporters
+// select families by one).
+func checkMetricsURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return checkURL(s)
+	case u.User != nil:
+		return "URL must not hold credentials: the target's key is sent with metrics_auth"
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	return checkURL(u.String())
 }
 
 // checkAPIPath returns what is wrong with an API path such as /v1/rerank.
