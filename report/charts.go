@@ -514,9 +514,14 @@ func latencyOverTime(p *stress.Procedure, step string) Chart {
 	}
 	errPanel := Panel{YLabel: labelWindowError, ZeroY: true, Series: []Series{line("errors", errs)}}
 	c.Panels = []Panel{lat, errPanel}
-	if lat.Series[0].SourcePoints > 0 || lat.Series[1].SourcePoints > 0 {
-		c.Note = fmt.Sprintf("Lines downsampled to at most %d points each (each bucket's minimum and maximum kept).", MaxLinePoints)
+	var notes []string
+	if len(lat.Series) > 2 {
+		notes = append(notes, "Dashed: least-squares lines through the windows shown, as the drift verdict fits them.")
 	}
+	if lat.Series[0].SourcePoints > 0 || lat.Series[1].SourcePoints > 0 {
+		notes = append(notes, fmt.Sprintf("Lines downsampled to at most %d points each (each bucket's minimum and maximum kept).", MaxLinePoints))
+	}
+	c.Note = strings.Join(notes, " ")
 	return c
 }
 

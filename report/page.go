@@ -226,8 +226,15 @@ func verdicts(p *stress.Procedure) []verdictView {
 		seen[k] = true
 		out = append(out, verdictOf(v, where))
 	}
+	// A procedure verdict that a step also holds is that step's.
+	stepOf := map[[2]string]string{}
+	for i := range p.Steps {
+		for _, v := range p.Steps[i].Verdicts {
+			stepOf[[2]string{v.Name, v.Summary}] = p.Steps[i].Step
+		}
+	}
 	for _, v := range p.Verdicts {
-		add(v, "")
+		add(v, stepOf[[2]string{v.Name, v.Summary}])
 	}
 	for i := range p.Steps {
 		o := &p.Steps[i]

@@ -155,7 +155,7 @@ func TestReportOfAFullProcedure(t *testing.T) {
 	}
 	for _, want := range []string{
 		`data-verdict="sanity"><span class="badge">PASS</span><b>Sanity check</b>`,
-		`<li class="verdict fail" data-verdict="latency_drift"><span class="badge">FAIL</span><b>Latency drift</b>`,
+		`<li class="verdict fail" data-verdict="latency_drift"><span class="badge">FAIL</span><b>Latency drift</b> (soak)`,
 		`p99 drifts: &#43;0.65 ms/min (95 % CI 0.61..0.69) <span class="value">[0.65 ms/min (95 % interval 0.61..0.69)]</span>`,
 		`<span class="badge">UNDECIDED</span><b>VRAM growth</b>`,
 		`<th>Knee (coarse ladder)</th><td class="num">16 VUs</td>`,
