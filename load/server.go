@@ -75,6 +75,9 @@ type Breakdown struct {
 	OtherMS      float64 `json:"other_ms"`
 	// QueueShare is QueueMS / ClientTTFTMS.
 	QueueShare float64 `json:"queue_share"`
+	// HasQueueTime: the page has a queue time histogram (vLLM, SGLang,
+	// TGI), so a zero QueueMS means no queueing rather than no figure.
+	HasQueueTime bool `json:"has_queue_time"`
 }
 
 // Verdict names of the server's health checks (Verdict.Name).

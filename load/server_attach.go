@@ -172,6 +172,7 @@ func breakdown(client Dist, ttft, queue, prefill *ServerHist) *Breakdown {
 	}
 	b := &Breakdown{ClientTTFTMS: client.Mean, ServerTTFTMS: ttft.MeanMS, OtherMS: client.Mean - ttft.MeanMS}
 	if queue != nil {
+		b.HasQueueTime = true
 		b.QueueMS = queue.MeanMS
 		if client.Mean > 0 {
 			b.QueueShare = queue.MeanMS / client.Mean
