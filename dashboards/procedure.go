@@ -80,7 +80,7 @@ func procedurePanels() []*Panel {
 		return "max by (target, name, verdict) (" + metric + "{" + soakGaugeSel + "})"
 	}
 	verdicts := table("Verdicts of the last runs",
-		"Every decided verdict of the last run of each soak and procedure: result and its key number (slopes in the verdict's unit per second; stuck_requests: requests left; server_restart: restarts; preemptions: preemptions). Undecided verdicts (no data) are not listed. The run's report has each in words.",
+		"Every decided verdict of the last run of each soak and procedure: result and its key number (in the verdict's unit: sanity error ratio; knee users; saturation req/s; latency_drift ms/min; error_accumulation ratio/min; queue_growth requests/min; vram_growth bytes/min; server_memory_growth bytes/s; stuck_requests requests left; server_restart restarts; preemptions preemptions). Undecided verdicts (no data) are not listed. The run's report has each in words.",
 		12, map[string]string{"Value #A": "result", "Value #B": "value", "name": "soak"}, nil,
 		needs(NeedProcedure,
 			qi(verdict("llmprobe_verdict_failed"), ""),
