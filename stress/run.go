@@ -155,7 +155,9 @@ func (r *runner) run(ctx context.Context) (*Procedure, error) {
 		r.collect()
 		r.logf("%s %s: %s", step, o.Status, o.Why)
 		for _, v := range o.Verdicts {
-			r.logf("  %s%s: %s", v.Name, verdictWord(v), v.Summary)
+			if !strings.Contains(o.Why, v.Summary) { // not said already
+				r.logf("  %s%s: %s", v.Name, verdictWord(v), v.Summary)
+			}
 		}
 		if o.Status == OutcomeInterrupted {
 			p.Status = StatusInterrupted

@@ -36,7 +36,7 @@ func windowCount(d time.Duration) int {
 // window. Entries are binned by their end from origin, the measured start
 // as estimated before the run (windows are re-based on the step's real
 // start afterwards); entries ending after the last window count in it (the
-// drain), warmup and interrupted ones are left out.
+// drain), warmup and interrupted ones are left out of the latencies.
 type seriesSink struct {
 	mu     sync.Mutex
 	origin time.Time
@@ -57,14 +57,28 @@ func newSeriesSink(origin time.Time, d time.Duration) *seriesSink {
 	return &seriesSink{origin: origin, width: d / time.Duration(n), wins: make([]winAcc, n), rng: rand.New(rand.NewPCG(1, 2))}
 }
 
-// WriteEntry implements load.Sink.
+// WriteEntry implements load.Sink. A warmup request still running into
+// the first windows counts in flight there (the queue it is part of), not
+// in their latencies.
 func (s *seriesSink) WriteEntry(e *load.Entry) error {
-	if e.Phase == load.PhaseWarmup || e.Interrupted || s.width <= 0 {
+	if e.Interrupted || s.width <= 0 {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.wins)
+	if !e.Start.IsZero() && !e.End.IsZero() {
+		st, en := e.Start.Sub(s.origin), e.End.Sub(s.origin)
+		for i := max(int(st/s.width), 0); i < n && time.Duration(i)*s.width < en; i++ {
+			lo, hi := max(st, time.Duration(i)*s.width), min(en, time.Duration(i+1)*s.width)
+			if hi > lo {
+				s.wins[i].busy += (hi - lo).Seconds()
+			}
+		}
+	}
+	if e.Phase == load.PhaseWarmup {
+		return nil
+	}
 	idx := func(t time.Time) int { return min(max(int(t.Sub(s.origin)/s.width), 0), n-1) }
 	if e.Result == load.ResultDropped {
 		w := &s.wins[idx(e.Scheduled)]
@@ -79,23 +93,14 @@ func (s *seriesSink) WriteEntry(e *load.Entry) error {
 	w.requests++
 	if e.Result != string(probe.ResultSuccess) {
 		w.failed++
-	} else {
-		w.seen++
-		if len(w.e2e) < maxWindowSamples {
-			w.e2e = append(w.e2e, e.E2EMS)
-			w.ttft = append(w.ttft, e.TTFTMS)
-		} else if j := s.rng.Int64N(w.seen); j < maxWindowSamples {
-			w.e2e[j], w.ttft[j] = e.E2EMS, e.TTFTMS
-		}
+		return nil
 	}
-	if !e.Start.IsZero() {
-		st, en := e.Start.Sub(s.origin), e.End.Sub(s.origin)
-		for i := max(int(st/s.width), 0); i < n && time.Duration(i)*s.width < en; i++ {
-			lo, hi := max(st, time.Duration(i)*s.width), min(en, time.Duration(i+1)*s.width)
-			if hi > lo {
-				s.wins[i].busy += (hi - lo).Seconds()
-			}
-		}
+	w.seen++
+	if len(w.e2e) < maxWindowSamples {
+		w.e2e = append(w.e2e, e.E2EMS)
+		w.ttft = append(w.ttft, e.TTFTMS)
+	} else if j := s.rng.Int64N(w.seen); j < maxWindowSamples {
+		w.e2e[j], w.ttft[j] = e.E2EMS, e.TTFTMS
 	}
 	return nil
 }

@@ -52,9 +52,10 @@ const (
 	// ratio: 0.01 is one percentage point) that counts as accumulation,
 	// over the step's fitted line or from its first quarter to its last.
 	ErrorAccumulationMin = 0.01
-	// zOneSided95 is the one-sided 95 % quantile of the normal
-	// distribution, for the quarters' two-proportion test.
-	zOneSided95 = 1.6449
+	// zQuarters is the quarters' two-proportion test's bound: one-sided
+	// 97.5 %, the confidence with which the fitted line's interval must
+	// lie above 0.
+	zQuarters = 1.96
 	// VRAMGrowthMin and VRAMGrowthShare: VRAM grows when a GPU's used
 	// memory rises with 95 % confidence by more than VRAMGrowthMin or
 	// VRAMGrowthShare of its total, whichever is smaller, over the step
@@ -272,8 +273,8 @@ func driftVerdict(ws []Window) (v load.Verdict, p50, p99 trend) {
 // errorAccumulationVerdict judges whether errors accumulate over a step:
 // the windows' error ratio rises with 95 % confidence by at least
 // ErrorAccumulationMin over the step, or the last quarter's error ratio
-// exceeds the first quarter's by at least that much with one-sided 95 %
-// confidence (a two-proportion z test).
+// exceeds the first quarter's by at least that much with one-sided 97.5 %
+// confidence (a two-proportion z test, z > 1.96).
 func errorAccumulationVerdict(ws []Window) load.Verdict {
 	v := load.Verdict{Name: VerdictErrorAccumulation, Unit: "ratio/min"}
 	var total, failed int
@@ -309,7 +310,7 @@ func errorAccumulationVerdict(ws []Window) load.Verdict {
 			z = (p2 - p1) / se
 		}
 	}
-	quarters := n1 > 0 && n2 > 0 && p2-p1 >= ErrorAccumulationMin && z > zOneSided95
+	quarters := n1 > 0 && n2 > 0 && p2-p1 >= ErrorAccumulationMin && z > zQuarters
 	v.Failed = rising || quarters
 	verdict := "errors do not accumulate"
 	if v.Failed {
