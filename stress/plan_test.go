@@ -116,7 +116,7 @@ func TestSeriesSink(t *testing.T) {
 		t.Fatalf("windows %+v", ws[:1])
 	}
 	type want struct {
-		req, failed int
+		req, failed   int
 		p50, inflight float64
 	}
 	for i, w := range []want{{1, 0, 500, 0.5 + 0.5 + 0.5}, {2, 1, 1000, 0.5 + 0.1}, {1, 1, 0, 0}, {0, 0, 0, 0}, {}, {}, {}, {}, {}, {1, 0, 2500, 0.5}} {
