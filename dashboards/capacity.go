@@ -127,11 +127,12 @@ func capacityDashboard() *Dashboard {
 
 	return newDashboard("llmprobe-capacity.json", "llmprobe-capacity", "llmprobe / Capacity and soaks",
 		fmt.Sprintf("Sweeps and soaks: throughput against latency and errors across the last sweep's steps, %s, %s, detected max throughput over weeks, schedule lag and dropped arrivals.",
-			"the last stress procedure's figures and verdicts", "GPU utilization and VRAM during the runs"),
+			"the last stress procedure's figures and verdicts", "the model servers' own view (metrics page up, client-server TTFT gap, queue-time share), GPU utilization and VRAM during the runs"),
 		vars,
 		row{title: "Last sweep", panels: []*Panel{throughputVsLatency, offeredVsErrors, steps, detected}},
 		row{title: "Stress procedure", panels: procedurePanels()},
 		row{title: "During soaks", panels: []*Panel{soakThroughput, soakLatency, soakErrors, inFlight}},
+		row{title: "Server view", panels: serverPanels()},
 		row{title: "GPU during soaks", panels: []*Panel{gpuUtil, vram}},
 		row{title: "Trend and client health", panels: []*Panel{trend, lag, dropped, lastSoak}},
 	)
