@@ -33,7 +33,7 @@ func capacityDashboard() *Dashboard {
 		datasourceVar(),
 		labelVar("target", "Target", "llmprobe_requests_total", "target", ""),
 		labelVar("model", "Model", `llmprobe_requests_total{target=~"$target"}`, "model", ""),
-		labelVar("soak", "Soak", `llmprobe_requests_total{phase="soak", target=~"$target"}`, "name", "Configured soaks (the name label)."),
+		labelVar("soak", "Soak", `llmprobe_soak_running{target=~"$target"}`, "name", "Configured soaks, stress procedures (mode procedure) included (the name label)."),
 		labelVar("instance", "GPU host", "llmprobe_gpu_up", "instance", "llmprobe exporters whose GPUs are shown."),
 	}
 	hide := []string{"target", "name"}
