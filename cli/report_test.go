@@ -2,18 +2,26 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
+
 	"github.com/llmprobe/llmprobe/archive"
 	"github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/report"
+	"github.com/llmprobe/llmprobe/servermetrics"
 	"github.com/llmprobe/llmprobe/sim"
+	"github.com/llmprobe/llmprobe/sim/simtest"
 	"github.com/llmprobe/llmprobe/stress"
 )
 
@@ -231,4 +239,103 @@ func TestReportCommandHostileInputs(t *testing.T) {
 	if code := runWith([]string{"report"}, io.Discard, io.Discard, nil); code != exitError {
 		t.Errorf("report without an ID: exit %d", code)
 	}
+}
+
+// TestReportOfARealStressRun runs a whole procedure, scaled down, against
+// the simulator (its /metrics page scraped) with report.Write as the
+// engine's after-step hook, then rebuilds the report with `llmprobe
+// report`: both show every chart, and the rebuild is the same page.
+func TestReportOfARealStressRun(t *testing.T) {
+	base := simtest.Start(t, sim.Config{TTFT: 5 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 8, MaxConcurrency: 4})
+	app := kingpin.New("llmprobe", "")
+	o := addBenchFlags(app.Command("bench", ""))
+	if _, err := app.Parse([]string{"bench", "--url", base + "/v1", "--model", sim.DefaultModel, "--mode", "rate", "--rates", "1", "--duration", "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	lo, ep, w, err := benchPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := benchGenerator(io.Discard, &w, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := probe.NewClient(ep)
+	defer client.CloseIdle()
+	data := t.TempDir()
+	arch, err := archive.Open(data, archive.Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ctx context.Context, step string, o load.Options) (*load.Result, string, error) {
+		res, err := archive.RunJob(ctx, arch, &archive.Job{
+			Started: time.Now(), Send: client, Requests: gen, Options: o,
+			Sink: func(w *archive.Writer) load.Sink {
+				var s multiSink
+				if w != nil {
+					s = append(s, w)
+				}
+				if o.Sink != nil {
+					s = append(s, o.Sink)
+				}
+				if len(s) == 0 {
+					return nil
+				}
+				return s
+			},
+			Server: &servermetrics.Scraper{URL: base + "/metrics"}, ServerEvery: 50 * time.Millisecond,
+		})
+		if res == nil {
+			return nil, "", err
+		}
+		return res, res.ID, err
+	}
+	store := &stress.Store{Dir: data}
+	p, err := stress.Run(t.Context(), stress.Config{
+		Plan: stress.Plan{Scale: 0.002, SanityRate: 20, Ladder: []int{2, 4, 8}, LadderMax: 16, SweepRates: 4,
+			Fractions: []float64{0.5, 0.9}, SoakDuration: 1000 * time.Second},
+		Base: lo, Run: run, Store: store, Report: report.Write,
+	})
+	if err != nil {
+		t.Fatalf("stress.Run: %v", err)
+	}
+	dir := store.ProcedureDir(p.ID)
+	engine := readPage(t, filepath.Join(dir, report.HTMLFile))
+	for _, id := range []string{report.ChartThroughputP99, report.ChartRateErrors, report.ChartValidation, report.ChartSoak, report.ChartOfferedServed, report.ChartServerOverTime} {
+		if !strings.Contains(engine, `<svg id="svg-`+id+`"`) {
+			t.Errorf("the engine's report has no chart %s", id)
+		}
+	}
+	if !strings.Contains(engine, `data-empty="`+report.ChartGPU+`"`) {
+		t.Error("no GPU note on a machine without NVML")
+	}
+	// Every sweep rate step is on the throughput chart at its achieved
+	// rate and p99, as procedure.json has them.
+	sweep := p.Outcome(stress.StepSweep)
+	if sweep == nil || len(sweep.Results) == 0 {
+		t.Fatalf("no sweep ran: %+v", p.Steps)
+	}
+	for _, s := range sweep.Results[0].Steps {
+		if s.Kind != load.StepRate || s.Summary.Successful == 0 {
+			continue
+		}
+		b, _ := json.Marshal([2]float64{sig6(s.AchievedRate), sig6(s.Summary.E2E.P99)})
+		if !strings.Contains(engine, string(b)) {
+			t.Errorf("throughput chart lacks sweep step %d at %s", s.Index, b)
+		}
+	}
+	// The rebuild from procedure.json is the page the engine wrote.
+	if code, _, errOut := llmprobe(t, "report", "--data-dir", data, p.ID); code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, errOut)
+	}
+	rebuilt := readPage(t, filepath.Join(dir, report.HTMLFile))
+	generated := regexp.MustCompile(` at [0-9-]+ [0-9:]+ UTC\.</p>`)
+	if generated.ReplaceAllString(rebuilt, "") != generated.ReplaceAllString(engine, "") {
+		t.Error("the rebuilt report differs from the engine's")
+	}
+}
+
+func sig6(v float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', report.Precision, 64), 64)
+	return r
 }

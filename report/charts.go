@@ -334,7 +334,10 @@ func origin(p *stress.Procedure) time.Time {
 	return t
 }
 
-func since(o, t time.Time) float64 { return t.Sub(o).Seconds() }
+// since is t in seconds after o on the wall clock (Round(0) drops the
+// monotonic reading), so a report built from the engine's procedure in
+// memory is the one rebuilt from its JSON, which has wall times only.
+func since(o, t time.Time) float64 { return t.Round(0).Sub(o.Round(0)).Seconds() }
 
 // stepMarks marks where each procedure step started on a time axis.
 func stepMarks(p *stress.Procedure, o time.Time) []Mark {
@@ -647,7 +650,7 @@ func serverOverTime(p *stress.Procedure) Chart {
 			for j := range r.Steps {
 				s := &r.Steps[j]
 				if s.Summary.Successful > 0 && !s.Start.IsZero() && !s.End.IsZero() {
-					ttft = append(ttft, [2]float64{since(o, s.Start.Add(s.End.Sub(s.Start)/2)), s.Summary.TTFT.P50})
+					ttft = append(ttft, [2]float64{since(o, s.Start.Round(0).Add(s.End.Round(0).Sub(s.Start.Round(0))/2)), s.Summary.TTFT.P50})
 				}
 			}
 		}

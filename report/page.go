@@ -130,7 +130,7 @@ func buildHeader(p *stress.Procedure) header {
 		h.Title += " " + p.Name
 	}
 	if !p.Started.IsZero() && !p.Ended.IsZero() && p.Ended.After(p.Started) {
-		h.Duration = p.Ended.Sub(p.Started).Round(time.Second).String()
+		h.Duration = p.Ended.Round(0).Sub(p.Started.Round(0)).Round(time.Second).String()
 	}
 	h.Status, h.StatusClass = statusOf(p)
 	if p.Plan.Scale > 0 && p.Plan.Scale != 1 {
@@ -182,6 +182,7 @@ var verdictLabels = map[string]string{
 	"saturation":           "Over-saturation",
 	"latency_drift":        "Latency drift",
 	"error_accumulation":   "Error accumulation",
+	"queue_growth":         "Queue growth",
 	"memory_growth":        "Memory growth",
 	"vram_growth":          "VRAM growth",
 	"server_memory_growth": "Server memory growth",
@@ -212,9 +213,9 @@ func verdictOf(v load.Verdict, where string) verdictView {
 	return vv
 }
 
-// verdicts lists the procedure's verdicts, then those of its steps and of
-// the server's view of its runs that the procedure's list lacks (a partial
-// procedure has them only there).
+// verdicts lists the procedure's verdicts, then those of its steps that
+// the procedure's list lacks (a partial procedure has them only there), then
+// the failed server verdicts of its runs.
 func verdicts(p *stress.Procedure) []verdictView {
 	var out []verdictView
 	seen := map[[2]string]bool{}
@@ -244,7 +245,13 @@ func verdicts(p *stress.Procedure) []verdictView {
 		for _, r := range o.Results {
 			if r != nil && r.Server != nil {
 				for _, v := range r.Server.Verdicts {
-					add(v, o.Step+" (server)")
+					// The engine lifts the long steps' server verdicts into
+					// the step's; of every other run only a problem found
+					// is news (a restart during the sweep), not each
+					// run's "no restart".
+					if v.Failed {
+						add(v, o.Step+" (server)")
+					}
 				}
 			}
 		}

@@ -113,7 +113,15 @@ var axisLabels = map[string][]string{
 }
 
 func TestReportOfAFullProcedure(t *testing.T) {
-	dir, page := writeReport(t, fullProcedure(4*time.Hour))
+	p := fullProcedure(4 * time.Hour)
+	p.Steps[2].Results[0].Server.Verdicts = []load.Verdict{
+		{Name: "server_restart", Failed: true, Summary: "the server restarted: 2 counters went backwards"},
+		{Name: "preemptions", Summary: "0 preemptions"},
+	}
+	dir, page := writeReport(t, p)
+	if !strings.Contains(page, `<b>Server restart</b> (sweep (server)): the server restarted`) || strings.Contains(page, "0 preemptions") {
+		t.Error("a run's server verdicts: the failed one must show, the passing one not")
+	}
 	cs := chartData(t, page)
 	for _, id := range allCharts {
 		c, ok := cs[id]
