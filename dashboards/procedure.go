@@ -72,8 +72,12 @@ func procedurePanels() []*Panel {
 	growth := timeseries("Memory growth (bytes/min)",
 		"Slope of the local GPUs' used memory (NVML) and of the model server's resident memory (its metrics page) over the procedure's long soak, in bytes per minute: the exported bytes per second times 60. Flat is healthy; the growth verdicts (and the leak alert) decide.",
 		"bytes", needs(NeedProcedure,
-			q("60 * "+procedureGauge("llmprobe_procedure_vram_growth_bytes_per_second"), "VRAM per min {{target}} {{name}}"),
-			q("60 * "+procedureGauge("llmprobe_procedure_server_memory_growth_bytes_per_second"), "server memory per min {{target}} {{name}}"))...)
+			// One query for both sources: a procedure measures VRAM only on
+			// the GPU host and the server's memory only with a metrics page.
+			q("60 * (\n"+
+				`  label_replace(`+procedureGauge("llmprobe_procedure_vram_growth_bytes_per_second")+`, "memory", "VRAM", "", "")`+"\n  or\n"+
+				`  label_replace(`+procedureGauge("llmprobe_procedure_server_memory_growth_bytes_per_second")+`, "memory", "server", "", "")`+"\n)",
+				"{{memory}} per min {{target}} {{name}}"))...)
 	growth.TimeFrom = "56d"
 
 	verdict := func(metric string) string {
