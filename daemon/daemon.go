@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
+	"github.com/llmprobe/llmprobe/servermetrics"
 )
 
 // Daemon owns the scheduler, the clients and the probes' last results.
@@ -26,6 +28,7 @@ type Daemon struct {
 	logger  *slog.Logger
 	metrics *collector.Metrics
 	sched   *schedule.Scheduler
+	server  atomic.Pointer[ServerWatch]
 
 	mu      sync.RWMutex
 	cfg     *config.Config
@@ -67,8 +70,14 @@ func New(logger *slog.Logger, metrics *collector.Metrics, jitter time.Duration) 
 		logger.Warn("skipped a scheduled run: the previous one is still going", "job", name)
 		metrics.SkippedRun(jobProbe(name))
 	})
+	d.server.Store(NewServerWatch(logger, nil, nil))
 	return d
 }
+
+// SetServerWatch makes probes read the targets' metrics pages through w
+// (share it with the soaks', so a page's health is one per target), whose
+// metrics it exports. Unset, a private watch without metrics is used.
+func (d *Daemon) SetServerWatch(w *ServerWatch) { d.server.Store(w) }
 
 func jobName(probeName, target string) string { return probeName + "/" + target }
 func jobProbe(job string) string {
@@ -93,8 +102,16 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	defer d.mu.Unlock()
 	r := &reconciler[*probeJob]{
 		kind: "probe", logger: d.logger, metrics: d.metrics, sched: d.sched,
-		same:       sameJob,
-		targetGone: func(tn string) { d.metrics.Delete(prometheus.Labels{"target": tn}) },
+		same: sameJob,
+		stop: func(old *probeJob, removed bool) {
+			if removed {
+				d.server.Load().forgetRun(old.target.Name, old.probe.Name)
+			}
+		},
+		targetGone: func(tn string) {
+			d.metrics.Delete(prometheus.Labels{"target": tn})
+			d.server.Load().forget(tn)
+		},
 		start: func(j *probeJob) error {
 			return d.sched.Add(j.name, j.probe.Schedule, true, func(ctx context.Context) { d.run(ctx, j) })
 		},
@@ -162,6 +179,18 @@ func (d *Daemon) run(ctx context.Context, j *probeJob) {
 // ad-hoc run (/probe) does neither, so scrape-driven probes cannot skew the
 // scheduled series.
 func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeResult {
+	// The server's page is read before and after a scheduled run (an
+	// ad-hoc one feeds no metrics) for the gap between its TTFT and ours.
+	var page *servermetrics.Scraper
+	var before servermetrics.Snapshot
+	if !adhoc {
+		if page = d.server.Load().forProbe(&j.target); page != nil {
+			var err error
+			if before, err = page.Scrape(ctx); err != nil {
+				page = nil // logged and counted by the watch
+			}
+		}
+	}
 	start := time.Now()
 	res := &ProbeResult{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Success: true}
 	n := max(j.probe.Requests, 1)
@@ -194,6 +223,9 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeRes
 	}
 	res.Time = time.Now()
 	res.Duration = res.Time.Sub(start)
+	if page != nil && ctx.Err() == nil {
+		d.server.Load().probeDone(&j.target, j.probe.Name, probeBreakdown(ctx, page, before, res.Records))
+	}
 	if !adhoc {
 		j.mu.Lock()
 		j.last = res

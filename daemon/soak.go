@@ -52,7 +52,14 @@ type Soaks struct {
 
 	gpu      load.GPUSampler // nil: no GPU timeline
 	gpuEvery time.Duration
+
+	server atomic.Pointer[ServerWatch]
 }
+
+// SetServerWatch makes soaks read the targets' metrics pages through w
+// (share it with the daemon's), whose metrics and verdicts it exports.
+// Unset, a private watch without metrics is used.
+func (s *Soaks) SetServerWatch(w *ServerWatch) { s.server.Store(w) }
 
 // SetGPU makes every soak sample the GPUs every interval into its result.
 func (s *Soaks) SetGPU(g load.GPUSampler, every time.Duration) {
@@ -89,6 +96,7 @@ func NewSoaks(logger *slog.Logger, metrics *collector.Metrics, sm *collector.Soa
 		clients: map[string]*probe.Client{},
 		targets: map[string]chan struct{}{},
 	}
+	s.server.Store(NewServerWatch(logger, nil, nil))
 	// Soaks fire on their cron line exactly: they are few and heavy, and a
 	// jitter would only blur when they ran.
 	s.sched = schedule.New(0, func(name string) {
@@ -132,9 +140,13 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 			old.cancel()
 			if removed {
 				s.sm.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
+				s.server.Load().forgetRun(old.target.Name, old.soak.Name)
 			}
 		},
-		targetGone: func(tn string) { s.sm.Delete(prometheus.Labels{"target": tn}) },
+		targetGone: func(tn string) {
+			s.sm.Delete(prometheus.Labels{"target": tn})
+			s.server.Load().forget(tn)
+		},
 		start: func(j *soakJob) error {
 			j.ctx, j.cancel = context.WithCancel(s.ctx)
 			s.sm.InitSoak(j.target.Name, j.soak.Name)
@@ -260,8 +272,12 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 		j.runner = nil
 		s.mu.Unlock()
 	}()
+	watch := s.server.Load()
 	res, err := archive.RunJob(ctx, s.arch, &archive.Job{
 		Started: started, Send: j.client, Requests: j.gen, Options: o,
+		// The server's own page, every metrics_interval: a derived one
+		// that is missing is tried once per run, and the result says so.
+		Server: watch.scraper(&j.target), ServerEvery: j.target.MetricsEvery(),
 		Hooks: load.Hooks{
 			Record: func(rec *probe.Record, interrupted bool) {
 				// Warmup requests feed nothing; requests canceled because the
@@ -301,6 +317,7 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 		log.Error("cannot archive the soak's result", "err", err)
 	}
 	s.sm.RunDone(j.target.Name, j.soak.Name, res.Passed, res.Ended.Sub(started), res.Ended)
+	watch.soakDone(&j.target, j.soak.Name, res)
 	if res.Mode == load.ModeSweep && res.Status == load.StatusCompleted {
 		var steps []collector.SweepStep
 		for _, st := range res.Steps {
@@ -342,6 +359,16 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	}
 	if res.ClientBottleneck {
 		log.Warn("the client was the bottleneck of this soak", "note", res.ClientNote)
+	}
+	if sv := res.Server; sv != nil {
+		if sv.Note != "" {
+			attrs = append(attrs, "server_note", sv.Note)
+		}
+		for _, v := range sv.Verdicts {
+			if v.Failed {
+				log.Warn("the server failed a health check during the soak", "verdict", v.Name, "summary", v.Summary)
+			}
+		}
 	}
 	if res.Passed {
 		log.Info("soak finished", attrs...)

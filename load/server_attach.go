@@ -407,3 +407,12 @@ func preemptionVerdict(res *Result, run *ServerRun) Verdict {
 	}
 	return v
 }
+
+// BreakdownOf compares a client's TTFTs (count of them, their mean in ms)
+// with a server window's TTFT, queue and prefill histograms: the breakdown
+// of a probe run, whose requests are few and not a Result. Nil without
+// both sides.
+func BreakdownOf(count int64, meanMS float64, w servermetrics.Window) *Breakdown {
+	return breakdown(Dist{Count: count, Mean: meanMS}, serverHist(w.Hists["ttft_seconds"]),
+		serverHist(w.Hists["queue_time_seconds"]), serverHist(w.Hists["prefill_time_seconds"]))
+}
