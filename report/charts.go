@@ -45,6 +45,7 @@ const (
 	labelKV          = "KV cache usage (%)"
 	labelServerMem   = "server resident memory (GiB)"
 	labelWindowError = "errors per window (%)"
+	labelInFlight    = "mean requests in flight (requests)"
 )
 
 // queueGrowing is the mean of the server's waiting requests over a step
@@ -163,15 +164,22 @@ func queueGrowsAt(p *stress.Procedure) *load.Step {
 	return nil
 }
 
-// saturationStep returns the sweep step the over-saturation test flagged
-// (Numbers.SaturationRPS is its offered rate).
+// saturationStep returns the sweep step the over-saturation test flagged:
+// the first marked OverSaturated, else the one at Numbers.SaturationRPS
+// (its offered rate) for procedures stored before steps were marked.
 func saturationStep(p *stress.Procedure) *load.Step {
+	steps := sweepSteps(p)
+	for _, s := range steps {
+		if s.OverSaturated {
+			return s
+		}
+	}
 	rps := p.Numbers.SaturationRPS
 	if rps <= 0 {
 		return nil
 	}
 	var best *load.Step
-	for _, s := range sweepSteps(p) {
+	for _, s := range steps {
 		if best == nil || math.Abs(s.OfferedRate-rps) < math.Abs(best.OfferedRate-rps) {
 			best = s
 		}
@@ -482,9 +490,12 @@ func latencyOverTime(p *stress.Procedure, step string) Chart {
 		c.Empty = fmt.Sprintf("the %s step has not run", step)
 		return c
 	}
-	var p50, p99, errs [][2]float64
+	var p50, p99, errs, inFlight [][2]float64
 	for _, w := range o.Series {
 		x := windowMid(w)
+		if w.InFlight > 0 {
+			inFlight = append(inFlight, [2]float64{x, w.InFlight})
+		}
 		if w.Requests > 0 {
 			errs = append(errs, [2]float64{x, 100 * float64(w.Failed) / float64(w.Requests)})
 		}
@@ -517,6 +528,11 @@ func latencyOverTime(p *stress.Procedure, step string) Chart {
 	}
 	errPanel := Panel{YLabel: labelWindowError, ZeroY: true, Series: []Series{line("errors", errs)}}
 	c.Panels = []Panel{lat, errPanel}
+	if len(inFlight) > 0 {
+		// The client's view of the queue: a server that keeps up holds
+		// a steady number in flight; one falling behind, a growing one.
+		c.Panels = []Panel{lat, {YLabel: labelInFlight, ZeroY: true, Series: []Series{line("in flight (client)", inFlight)}}, errPanel}
+	}
 	var notes []string
 	if len(lat.Series) > 2 {
 		notes = append(notes, "Dashed: least-squares lines through the windows shown, as the drift verdict fits them.")

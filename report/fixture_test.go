@@ -118,7 +118,7 @@ func (f *fixture) windows(dur time.Duration, width float64, drift float64) []str
 	for off := 0.0; off+width <= dur.Seconds(); off += width {
 		base := fixService*1000 + drift*off/60
 		noise := 1 + 0.05*f.rng.NormFloat64()
-		ws = append(ws, stress.Window{OffsetS: off, WidthS: width, Requests: 90, Failed: 0,
+		ws = append(ws, stress.Window{OffsetS: off, WidthS: width, Requests: 90, Failed: 0, InFlight: 6 * noise,
 			E2EP50MS: base * noise, E2EP99MS: base * 1.3 * noise, TTFTP50MS: 20 * noise, TTFTP99MS: 30 * noise})
 	}
 	return ws
@@ -176,6 +176,9 @@ func fullProcedure(soak time.Duration) *stress.Procedure {
 	sw.DetectedMax = &load.Throughput{Step: best, RequestsPerSecond: steps[best].OfferedRate, AchievedRequestsPerSec: steps[best].AchievedRate, OutputTokensPerSecond: steps[best].AchievedRate * 64}
 	p.Numbers.DetectedMaxRPS, p.Numbers.DetectedMaxTokensPerS = sw.DetectedMax.RequestsPerSecond, sw.DetectedMax.OutputTokensPerSecond
 	p.Numbers.SaturationRPS = steps[best+1].OfferedRate
+	sw.SaturationRate = p.Numbers.SaturationRPS
+	sw.Steps[best+1].OverSaturated = true
+	sw.Steps[best+1].Saturation = &load.Saturation{OverSaturated: true, Windows: 12, WindowS: 10, Why: "in flight +240 % and TTFT +380 % over the step, both rising (95 % CI)"}
 	add(stress.StepOutcome{Step: stress.StepSweep, Status: stress.OutcomePassed, Results: []*load.Result{sw},
 		Verdicts: []load.Verdict{{Name: "saturation", Summary: fmt.Sprintf("over-saturated from %.1f req/s: offered concurrency and TTFT both rising (95 %% CI)", p.Numbers.SaturationRPS), Value: p.Numbers.SaturationRPS, Unit: "requests/s"}}})
 	// fine rates

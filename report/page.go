@@ -434,6 +434,9 @@ func stepsView(p *stress.Procedure) []stepView {
 				if s.Verdict != "" {
 					notes = append(notes, s.Verdict)
 				}
+				if s.OverSaturated && s.Saturation != nil {
+					notes = append(notes, "over-saturated: "+s.Saturation.Why)
+				}
 				if s.Stopped != "" {
 					notes = append(notes, "stopped: "+s.Stopped)
 				}

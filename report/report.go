@@ -72,6 +72,12 @@ func (o Options) Write(p *stress.Procedure, dir string) error {
 	if p == nil {
 		return errors.New("report: no procedure")
 	}
+	if dir == "" {
+		// The engine passes "" for a procedure it does not store: there
+		// is no directory to put its report in, and the current one is
+		// not it.
+		return fmt.Errorf("report: procedure %s: no directory to write to", p.ID)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -88,6 +94,9 @@ func (o Options) Write(p *stress.Procedure, dir string) error {
 func (o Options) WriteComparison(before, after *stress.Procedure, dir string) error {
 	if before == nil || after == nil {
 		return errors.New("report: a comparison needs two procedures")
+	}
+	if dir == "" {
+		return errors.New("report: no directory to write the comparison to")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)

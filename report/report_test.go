@@ -106,8 +106,8 @@ var axisLabels = map[string][]string{
 	ChartThroughputP99:  {labelAchieved, labelP99},
 	ChartRateErrors:     {labelOffered, labelErrors},
 	ChartGPU:            {labelSinceStart, labelGPUUtil, labelVRAM},
-	ChartValidation:     {labelSinceStep, labelLatency, labelWindowError},
-	ChartSoak:           {labelSinceStep, labelLatency, labelWindowError},
+	ChartValidation:     {labelSinceStep, labelLatency, labelInFlight, labelWindowError},
+	ChartSoak:           {labelSinceStep, labelLatency, labelInFlight, labelWindowError},
 	ChartOfferedServed:  {labelOffered, labelRate, labelWaitingMax},
 	ChartServerOverTime: {labelSinceStart, labelTTFTP50, labelRequests, labelKV, labelServerMem},
 }
@@ -170,6 +170,7 @@ func TestReportOfAFullProcedure(t *testing.T) {
 		`<th>p99 latency at 75 % of the max (soak)</th>`,
 		`data-status="completed with failed verdicts"`,
 		"20250301T100050.000Z_stress-soak_sim", // a run ID
+		"over-saturated: in flight &#43;240 % and TTFT &#43;380 % over the step",
 		`<tr class="outcome pass" data-step="sweep">`,
 	} {
 		if !strings.Contains(page, want) {
@@ -357,7 +358,7 @@ func checkChartsMatch(t *testing.T, p *stress.Procedure, cs map[string]Chart) {
 	var sat, queue *load.Step
 	for i := range sw.Steps {
 		s := &sw.Steps[i]
-		if s.Kind == load.StepRate && s.OfferedRate == p.Numbers.SaturationRPS {
+		if s.Kind == load.StepRate && s.OverSaturated && sat == nil {
 			sat = s
 		}
 		if s.Kind == load.StepRate && queue == nil && s.Server.RequestsWaiting.Mean >= 1 {
@@ -423,7 +424,13 @@ func checkChartsMatch(t *testing.T, p *stress.Procedure, cs map[string]Chart) {
 			p50 = append(p50, [2]float64{w.OffsetS + w.WidthS/2, w.E2EP50MS})
 			p99 = append(p99, [2]float64{w.OffsetS + w.WidthS/2, w.E2EP99MS})
 		}
-		got, src := allPoints(cs[c.chart], 0, "p50")
+		var fl [][2]float64
+		for _, w := range outcomeOf(c.step).Series {
+			fl = append(fl, [2]float64{w.OffsetS + w.WidthS/2, w.InFlight})
+		}
+		got, src := allPoints(cs[c.chart], 1, "in flight (client)")
+		checkDownsampled(t, c.chart+" in flight", got, src, fl)
+		got, src = allPoints(cs[c.chart], 0, "p50")
 		checkDownsampled(t, c.chart+" p50", got, src, p50)
 		got, src = allPoints(cs[c.chart], 0, "p99")
 		checkDownsampled(t, c.chart+" p99", got, src, p99)
@@ -613,6 +620,9 @@ func TestEmptyProcedureRenders(t *testing.T) {
 	if err := Write(nil, dir); err == nil {
 		t.Error("Write(nil) succeeded")
 	}
+	if err := Write(&stress.Procedure{ID: "x"}, ""); err == nil || err.Error() != "report: procedure x: no directory to write to" {
+		t.Errorf("Write without a directory: %v", err)
+	}
 }
 
 func TestRewriteReplacesTheReport(t *testing.T) {
@@ -773,6 +783,16 @@ func FuzzWriteProcedureJSON(f *testing.F) {
 		if json.Unmarshal(data, &p) != nil {
 			return
 		}
-		_ = Write(&p, t.TempDir()) // an error is fine; a panic or hang is not
+		dir := t.TempDir()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = Write(&p, dir) // an error is fine; a panic or a hang is not
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Write has not returned after 10 s")
+		}
 	})
 }
