@@ -294,12 +294,14 @@ func (r *runner) sanityLatency() time.Duration {
 	return time.Duration(o.Results[0].Summary.E2E.P50 * float64(time.Millisecond))
 }
 
+// stepDuration and warmup are a step's scaled durations with their floors,
+// to the millisecond (a floor of latencies is no more precise than that).
 func (r *runner) stepDuration(d time.Duration) time.Duration {
-	return r.p.Plan.scaled(d, MinStepLatencies*r.sanityLatency())
+	return r.p.Plan.scaled(d, MinStepLatencies*r.sanityLatency()).Round(time.Millisecond)
 }
 
 func (r *runner) warmup(d time.Duration) time.Duration {
-	return r.p.Plan.scaled(d, MinWarmupLatencies*r.sanityLatency())
+	return r.p.Plan.scaled(d, MinWarmupLatencies*r.sanityLatency()).Round(time.Millisecond)
 }
 
 // ladderCap is the most users the ladder may reach.
@@ -312,10 +314,10 @@ func (r *runner) kneeUsers() (int, string) {
 		if k := findKnee(o.Results); k.found {
 			return k.vus, "the knee's users"
 		}
-		return o.Results[len(o.Results)-1].Context.VUs, "the ladder's last rung (no knee)"
+		return o.Results[len(o.Results)-1].Context.VUs, "the ladder's last rung, no knee found"
 	}
 	l := r.p.Plan.Ladder
-	return l[len(l)-1], "the ladder's last rung (the coarse step did not run)"
+	return l[len(l)-1], "the plan's last ladder rung, the coarse step did not run"
 }
 
 // maxRPS is the detected max the fine rates and the soak take fractions
