@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/load"
+	"github.com/llmprobe/llmprobe/report"
 	"github.com/llmprobe/llmprobe/sim"
 	"github.com/llmprobe/llmprobe/sim/simtest"
 	"github.com/llmprobe/llmprobe/stress"
@@ -159,7 +160,10 @@ func TestStressProcedureFindsTheSimulatorsCapacity(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"PASSED", "Detected max throughput:", "knee at ", "latency_drift"} {
+	if b, err := os.ReadFile(filepath.Join(dataDir, "procedures", p.ID, report.HTMLFile)); err != nil || !bytes.Contains(b, []byte(p.ID)) {
+		t.Errorf("report: %v", err)
+	}
+	for _, want := range []string{"PASSED", "Detected max throughput:", "knee at ", "latency_drift", "report.html"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q", want)
 		}
@@ -268,6 +272,9 @@ func TestStressInterruptAndResume(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "resume with: llmprobe stress --resume "+p.ID) {
 		t.Errorf("no resume hint:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "procedures", p.ID, report.HTMLFile)); err != nil {
+		t.Errorf("no partial report after Ctrl-C: %v", err)
 	}
 
 	if code, _ := runStressCmd(t, nil, io.Discard, append(args, "--resume", p.ID, "--ladder", "4")...); code != exitError {

@@ -23,6 +23,7 @@ import (
 	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/report"
 	"github.com/llmprobe/llmprobe/stress"
 )
 
@@ -304,6 +305,8 @@ func runStress(logger *slog.Logger, g *globals, o *stressOptions) int {
 	cfg := stress.Config{
 		Plan: plan, Base: lo, Store: store, Log: g.stderr,
 		Run: stressRunner(g, b, client, gen, arch, gc),
+		// After every step, so Ctrl-C leaves a whole partial report.
+		Report: report.Write,
 	}
 	logger.Debug("stress starting", "target", lo.Target, "model", lo.Model, "data_dir", dataDir)
 	var p *stress.Procedure
@@ -440,6 +443,7 @@ func printProcedure(w io.Writer, p *stress.Procedure, dir string) {
 	row("Server memory growth:", orNone(n.ServerMemPerMin != 0, "%+.1f MiB/min", n.ServerMemPerMin/(1<<20)))
 	fmt.Fprintln(w, strings.Repeat("=", 78))
 	fmt.Fprintf(w, "Procedure: %s\n", filepath.Join(dir, stress.FileName))
+	fmt.Fprintf(w, "Report:    %s\n", filepath.Join(dir, report.HTMLFile))
 }
 
 func stepName(o *stress.StepOutcome) string {
