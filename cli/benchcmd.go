@@ -26,6 +26,9 @@ import (
 	"github.com/llmprobe/llmprobe/gpu"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
+	"github.com/llmprobe/llmprobe/servermetrics"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 )
 
 // exitInterrupted is the conventional exit status after SIGINT.
@@ -39,6 +42,8 @@ const exitInterrupted = 130
 // kingpin default: their zero value means "not given".
 type benchOptions struct {
 	gpuEvery                 time.Duration
+	metricsURL, server       string
+	metricsEvery             time.Duration
 	url, model, apiKey       string
 	kind                     probe.Kind
 	mode, arrival            string
@@ -198,7 +203,36 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	alias(toolIB, "no-console", "No live progress display: as --progress never.").BoolVar(&o.noConsole)
 	flag("progress", "Live progress on stderr: auto (a refreshed line on a terminal, a plain line every 5s otherwise), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
 	flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
+
+	group = groupTarget
+	flag("metrics-url", "The model server's own Prometheus page, scraped during the run for its queue, KV cache and TTFT beside ours (the result's server view, the Server block). Default: the URL without /v1 plus /metrics, given up quietly where there is none; none turns it off. The API key goes only to the target's own scheme, host and port.").StringVar(&o.metricsURL)
+	flag("server", "Whose metric names the page uses: auto (detected), vllm, sglang, tgi, llamacpp or generic.").Default("auto").StringVar(&o.server)
+	flag("metrics-interval", "Scrape the server's metrics page this often during the run (at least 100ms).").Default("1s").DurationVar(&o.metricsEvery)
 	return o
+}
+
+// serverScraper is the scraper of the server's metrics page that
+// --metrics-url, --server and --metrics-interval describe for ep (nil with
+// --metrics-url none), built and checked as a config target's is. The
+// stress command passes it to archive.Job as bench does.
+func (o *benchOptions) serverScraper(ep probe.Endpoint) (*servermetrics.Scraper, error) {
+	t := config.Target{URL: ep.URL, APIKey: commoncfg.Secret(ep.APIKey), APIKeyHeader: ep.APIKeyHeader,
+		InsecureSkipVerify: ep.InsecureSkipVerify, MetricsURL: o.metricsURL}
+	if o.metricsURL == config.MetricsNone {
+		return nil, nil // --server and --metrics-interval keep their defaults: nothing to check
+	}
+	if o.metricsEvery <= 0 {
+		return nil, errors.New("--metrics-interval: must be positive (--metrics-url none turns scraping off)")
+	}
+	t.Server, t.MetricsInterval = o.server, model.Duration(o.metricsEvery)
+	if err := t.CheckMetrics(); err != nil {
+		msg := err.Error()
+		for _, f := range [][2]string{{"metrics_url:", "--metrics-url:"}, {"server:", "--server:"}, {"metrics_interval:", "--metrics-interval:"}} {
+			msg = strings.ReplaceAll(msg, f[0], f[1])
+		}
+		return nil, errors.New(msg)
+	}
+	return t.ServerScraper(), nil
 }
 
 // parseRates reads rates given comma-separated, repeated, or both.
@@ -356,6 +390,11 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
 		return exitError
 	}
+	page, err := o.serverScraper(ep)
+	if err != nil {
+		fmt.Fprintf(g.stderr, "llmprobe bench: %v\n", err)
+		return exitError
+	}
 	client := probe.NewClient(ep)
 	defer client.CloseIdle()
 	if err := checkModel(client, o.url, ep.Model); err != nil {
@@ -391,6 +430,7 @@ func runBench(logger *slog.Logger, g *globals, o *benchOptions) int {
 	var gc *gpu.Collector
 	res, err := archive.RunJob(ctx, arch, &archive.Job{
 		Started: time.Now(), Send: client, Requests: gen, Options: lo,
+		Server: page, ServerEvery: o.metricsEvery,
 		Sink: func(aw *archive.Writer) load.Sink {
 			var sinks multiSink
 			if jsonl != nil {
@@ -777,7 +817,9 @@ func printResult(w io.Writer, res *load.Result) {
 			row(fmt.Sprintf("GPU %d mean utilization (%%):", d.Index), 100*d.MeanUtilizationRatio)
 		}
 	}
+	printServer(w, res, row)
 	fmt.Fprintln(w, strings.Repeat("=", 50))
+	printServerNotes(w, res)
 	if res.MaxThroughput != nil {
 		fmt.Fprintf(w, "Max throughput (%d users): %.2f req/s, %.0f output tok/s\n", res.Context.MaxVUs, res.MaxThroughput.RequestsPerSecond, res.MaxThroughput.OutputTokensPerSecond)
 	}
@@ -834,7 +876,9 @@ func printPoolingResult(w io.Writer, res *load.Result, row func(string, any)) {
 		row("P99 lag (ms):", s.ScheduleLag.P99)
 	}
 	printErrors(w, s, row)
+	printServer(w, res, row)
 	fmt.Fprintln(w, strings.Repeat("=", 50))
+	printServerNotes(w, res)
 	if res.StopReason != "" {
 		fmt.Fprintf(w, "Stopped early: %s\n", res.StopReason)
 	}
@@ -843,6 +887,60 @@ func printPoolingResult(w io.Writer, res *load.Result, row func(string, any)) {
 	}
 	if res.Status == load.StatusInterrupted {
 		fmt.Fprintln(w, "Interrupted: these figures cover what was measured until then.")
+	}
+}
+
+// printServer prints what the server's own metrics page said, when it was
+// read: its queue and KV cache at their worst over the steps, and where the
+// client's time to first token went.
+func printServer(w io.Writer, res *load.Result, row func(string, any)) {
+	sv := res.Server
+	if sv == nil || sv.Timeline == nil || len(sv.Timeline.Points) == 0 {
+		return
+	}
+	fmt.Fprintln(w, center(fmt.Sprintf("Server (its metrics page, %s)", sv.Timeline.Server), 50, '-'))
+	waiting, kv := -1.0, -1.0
+	for _, st := range res.Steps {
+		if ss := st.Server; ss != nil {
+			if g := ss.RequestsWaiting; g != nil {
+				waiting = max(waiting, g.Max)
+			}
+			if g := ss.KVCacheUsage; g != nil {
+				kv = max(kv, g.Max)
+			}
+		}
+	}
+	if waiting >= 0 {
+		row("Max requests waiting:", waiting)
+	}
+	if kv >= 0 {
+		row("Max KV cache usage (%):", 100*kv)
+	}
+	if b := sv.Breakdown; b != nil {
+		row("Mean client TTFT (ms):", b.ClientTTFTMS)
+		row("Mean server TTFT (ms):", b.ServerTTFTMS)
+		if b.HasQueueTime {
+			row("Mean server queue time (ms):", b.QueueMS)
+			row("Queue share of client TTFT (%):", 100*b.QueueShare)
+		}
+		row("Client TTFT not on the server (ms):", b.OtherMS)
+	}
+}
+
+// printServerNotes says why the server's view is missing or partial, and
+// which of its health checks failed.
+func printServerNotes(w io.Writer, res *load.Result) {
+	sv := res.Server
+	if sv == nil {
+		return
+	}
+	if sv.Note != "" {
+		fmt.Fprintf(w, "Server metrics: %s\n", sv.Note)
+	}
+	for _, v := range sv.Verdicts {
+		if v.Failed {
+			fmt.Fprintf(w, "Warning: %s: %s\n", v.Name, v.Summary)
+		}
 	}
 }
 
