@@ -67,13 +67,19 @@
 // changes by downscaling), tests over the two captures in testdata/ and
 // pages written from SGLang's and TGI's sources, httptest failures (404, HTML,
 // an endless page stopped at the cap, a hang past the timeout), a native
-// histogram over protobuf from client_golang, FuzzParse.
+// histogram over protobuf from client_golang, FuzzParse. Sampler: a run's
+// timeline every interval, whole snapshots at marks (load.ServerSampler
+// marks each step's start and end), backoff on a failing page, a derived
+// page given up after its first failure, the settle after a drain. The
+// wiring (issue 13): the target config (config.Target.ServerScraper),
+// archive.RunJob's server timeline for soaks, bench and stress, the step
+// views, latency breakdown and health verdicts (load.AttachServer), the
+// daemon's scrapes around probes and its page-health and gap metrics
+// (collector.ServerMetrics, daemon.ServerWatch), bench's flags and Server
+// block, README "What the server says".
 //
-// Not done (the wiring): the target config (metrics_url, server:, auth, cap,
-// timeout), scraping every interval during soaks, bench and stress runs and
-// around probe runs, the server timeline and latency breakdown in results,
-// leak and health verdicts, llmprobe_server_metrics_up and scrape metrics, the
-// simulator's vLLM metrics, README. Also not done: selecting one model's series
-// by label (all series of a family are combined), native histograms with custom
-// buckets (schema -53), summaries.
+// Not done: selecting one model's series by label (all series of a family
+// are combined, so a server with several models reads as one), native
+// histograms with custom buckets (schema -53), summaries, the target's
+// extra headers on the metrics request (only its key is sent).
 package servermetrics
