@@ -223,6 +223,33 @@ func TestStressQueueGrowthVerdictFires(t *testing.T) {
 	}
 }
 
+// A server whose memory leaks (its own metrics page says so) fails the
+// soak's server memory verdict, lifted from the run's server view.
+func TestStressServerMemoryGrowthFires(t *testing.T) {
+	url := stressSim(t, sim.Faults{LeakBytesPerRequest: 1 << 20})
+	dataDir := t.TempDir()
+	var stderr syncBuffer
+	code, out := runStressCmd(t, nil, &stderr, "--url", url, "--model", sim.DefaultModel, "--data-dir", dataDir, "--progress", "never",
+		"--scale", "0.01", "--steps", "sanity,soak", "--max-rps", "12", "--soak-duration", "10m", "--metrics-interval", "200ms")
+	t.Logf("%s\n%s", stderr.String(), out)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	p := readProcedure(t, dataDir)
+	o := p.Outcome(stress.StepSoak)
+	v := verdictOf(o, load.VerdictServerMemoryGrowth)
+	if v == nil || !v.Failed || v.Unit != "bytes/s" {
+		t.Fatalf("server memory verdict %+v", v)
+	}
+	// 1 MiB for each of 9 requests a second.
+	if got := p.Numbers.ServerMemPerMin; math.Abs(got/(9*60*(1<<20))-1) > 0.2 {
+		t.Errorf("server memory growth %.0f MiB/min, want about %d", got/(1<<20), 9*60)
+	}
+	if v := verdictOf(o, stress.VerdictQueueGrowth); v == nil || v.Failed {
+		t.Errorf("a memory leak is not a queue: %+v", v)
+	}
+}
+
 // A server that fails every request fails the sanity check, which stops
 // the procedure with the reason.
 func TestStressSanityFailureStops(t *testing.T) {

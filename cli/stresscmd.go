@@ -24,6 +24,7 @@ import (
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/report"
+	"github.com/llmprobe/llmprobe/servermetrics"
 	"github.com/llmprobe/llmprobe/stress"
 )
 
@@ -259,6 +260,10 @@ func runStress(logger *slog.Logger, g *globals, o *stressOptions) int {
 		return fail(err)
 	}
 	lo.Name, lo.MaxInFlight = "stress", b.maxInFlight
+	page, err := b.serverScraper(ep)
+	if err != nil {
+		return fail(err)
+	}
 	client := probe.NewClient(ep)
 	defer client.CloseIdle()
 	if err := checkModel(client, b.url, ep.Model); err != nil {
@@ -304,7 +309,7 @@ func runStress(logger *slog.Logger, g *globals, o *stressOptions) int {
 	}
 	cfg := stress.Config{
 		Plan: plan, Base: lo, Store: store, Log: g.stderr,
-		Run: stressRunner(g, b, client, gen, arch, gc),
+		Run: stressRunner(g, b, client, gen, arch, gc, page),
 		// After every step, so Ctrl-C leaves a whole partial report.
 		Report: report.Write,
 	}
@@ -339,14 +344,16 @@ func runStress(logger *slog.Logger, g *globals, o *stressOptions) int {
 }
 
 // stressRunner runs and archives one run of a step as bench does: through
-// archive.RunJob, with the live progress line and the GPU timeline, the
-// procedure's sink composed with the archive's writer.
-func stressRunner(g *globals, b *benchOptions, client load.Sender, gen load.Requests, arch *archive.Archive, gc *gpu.Collector) stress.Runner {
+// archive.RunJob, with the live progress line, the GPU timeline and the
+// server's metrics page (page; nil: none), the procedure's sink composed
+// with the archive's writer.
+func stressRunner(g *globals, b *benchOptions, client load.Sender, gen load.Requests, arch *archive.Archive, gc *gpu.Collector, page *servermetrics.Scraper) stress.Runner {
 	return func(ctx context.Context, step string, lo load.Options) (*load.Result, string, error) {
 		own := lo.Sink
 		lo.Name = "stress-" + step // the archive names the run after it
 		res, err := archive.RunJob(ctx, arch, &archive.Job{
 			Started: time.Now(), Send: client, Requests: gen, Options: lo,
+			Server: page, ServerEvery: b.metricsEvery,
 			Sink: func(aw *archive.Writer) load.Sink {
 				var sinks multiSink
 				if aw != nil {
