@@ -418,6 +418,11 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	if gpuCollector != nil && g.gpuEvery > 0 {
 		soaks.SetGPU(gpuCollector, g.gpuEvery)
 	}
+	verdicts := collector.NewVerdicts(reg)
+	watch := daemon.NewServerWatch(logger, collector.NewServerMetrics(reg), verdicts)
+	d.SetServerWatch(watch)
+	soaks.SetServerWatch(watch)
+	soaks.SetProcedureSink(&daemon.ProcedureSink{Figures: collector.NewProcedureMetrics(reg), Verdicts: verdicts})
 	reloads.Set(true)
 
 	rl := daemon.NewReloader(logger, reloads, load, d.Apply, soaks.Apply)

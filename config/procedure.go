@@ -41,6 +41,13 @@ type Procedure struct {
 
 	ValidationDuration model.Duration `yaml:"validation_duration,omitempty" json:"validation_duration,omitempty"`
 
+	// DriftWarmup is load sent before the validation and the soak and left
+	// out of them, so their drift verdicts start from a steady state.
+	DriftWarmup model.Duration `yaml:"drift_warmup,omitempty" json:"drift_warmup,omitempty"`
+	// MaxRPS is the detected max the fine rates and the soak use when the
+	// sweep is not among the steps (one known from an earlier procedure).
+	MaxRPS float64 `yaml:"max_rps,omitempty" json:"max_rps,omitempty"`
+
 	SoakFraction float64 `yaml:"soak_fraction,omitempty" json:"soak_fraction,omitempty"`
 	// SoakDuration 0 leaves the long soak out; unset, it takes the default.
 	SoakDuration *model.Duration `yaml:"soak_duration,omitempty" json:"soak_duration,omitempty"`
@@ -65,6 +72,8 @@ func (p *Procedure) Plan() stress.Plan {
 		FineDuration:       time.Duration(p.FineDuration),
 		ValidationDuration: time.Duration(p.ValidationDuration),
 		SoakFraction:       p.SoakFraction,
+		DriftWarmup:        time.Duration(p.DriftWarmup),
+		MaxRPS:             p.MaxRPS,
 	}
 	if p.SoakDuration != nil {
 		pl.SoakDuration = time.Duration(*p.SoakDuration)
@@ -86,6 +95,7 @@ func withoutSoak(steps []string) []string {
 // validateProcedure checks a procedure soak's block; inFlight is the soak's
 // max_in_flight (or its default), which no virtual-user count may exceed.
 func (l *loader) validateProcedure(pr *Procedure, p string, inFlight int) {
+	before := len(l.errs)
 	for i, s := range pr.Steps {
 		l.oneOf(fmt.Sprintf("%s.steps[%d]", p, i), "step", s, stress.Steps)
 	}
@@ -101,11 +111,19 @@ func (l *loader) validateProcedure(pr *Procedure, p string, inFlight int) {
 	}{
 		{"sanity_duration", pr.SanityDuration}, {"sanity_warmup", pr.SanityWarmup}, {"coarse_duration", pr.CoarseDuration},
 		{"sweep_duration", pr.SweepDuration}, {"sweep_warmup", pr.SweepWarmup}, {"fine_duration", pr.FineDuration},
-		{"validation_duration", pr.ValidationDuration},
+		{"validation_duration", pr.ValidationDuration}, {"drift_warmup", pr.DriftWarmup},
 	} {
-		if d.v < 0 {
-			l.errorf(p+"."+d.field, "must not be negative")
+		// Zero is how the plan says "the default": an explicit 0s would be
+		// silently replaced, so it is refused instead.
+		if d.v < 0 || l.has(p+"."+d.field, false) && d.v == 0 {
+			l.errorf(p+"."+d.field, "must be positive (leave it out for the default, or lower scale)")
 		}
+	}
+	if r := pr.MaxRPS; r != 0 && !(r > 0 && !math.IsInf(r, 0)) {
+		l.errorf(p+".max_rps", "must be a positive number")
+	}
+	if pr.MaxRPS != 0 && (len(pr.Steps) == 0 || slices.Contains(pr.Steps, stress.StepSweep)) {
+		l.errorf(p+".max_rps", "only used when the sweep is not among the steps (a sweep that runs finds the max itself)")
 	}
 	if pr.SoakDuration != nil && *pr.SoakDuration < 0 {
 		l.errorf(p+".soak_duration", "must not be negative (0 leaves the soak out)")
@@ -132,5 +150,16 @@ func (l *loader) validateProcedure(pr *Procedure, p string, inFlight int) {
 	}
 	if f := pr.SoakFraction; f != 0 && !(f > 0 && f <= 1) {
 		l.errorf(p+".soak_fraction", "must be above 0 and at most 1")
+	}
+	needsMax := slices.Contains(pr.Steps, stress.StepFine) || slices.Contains(pr.Steps, stress.StepSoak)
+	if len(pr.Steps) > 0 && needsMax && !slices.Contains(pr.Steps, stress.StepSweep) && pr.MaxRPS == 0 {
+		l.errorf(p+".steps", "fine and soak run at fractions of the detected max: add sweep to the steps, or give max_rps")
+	}
+	if len(l.errs) == before {
+		// What the fields allow one by one, the plan may still not: fine
+		// rates without a sweep or a max to take fractions of, say.
+		if err := pr.Plan().WithDefaults().Validate(inFlight); err != nil {
+			l.errorf(p, "%v", err)
+		}
 	}
 }

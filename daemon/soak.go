@@ -54,6 +54,26 @@ type Soaks struct {
 	gpuEvery time.Duration
 
 	server atomic.Pointer[ServerWatch]
+
+	procSink *ProcedureSink // under mu; nil: procedures export nothing
+}
+
+// SetProcedureSink makes procedure soaks export their figures and verdicts
+// there, starting with each one's last stored procedure. Call it before any
+// soak runs.
+func (s *Soaks) SetProcedureSink(p *ProcedureSink) {
+	s.mu.Lock()
+	s.procSink = p
+	var jobs []*soakJob
+	for _, j := range s.jobs {
+		if j.soak.Mode == config.ModeProcedure {
+			jobs = append(jobs, j)
+		}
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
+		s.restoreProcedure(j)
+	}
 }
 
 // SetServerWatch makes soaks read the targets' metrics pages through w
@@ -79,6 +99,7 @@ type soakJob struct {
 	running atomic.Bool
 	runner  *load.Runner // under Soaks.mu
 	last    *archive.Run // under Soaks.mu
+	report  string       // under Soaks.mu: the last procedure's ID, whose report the status page links
 }
 
 // NewSoaks returns a soak runner for cfg; arch receives every finished
@@ -128,6 +149,14 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 			return err
 		}
 	}
+	// Procedure jobs show their last stored procedure once s.mu is
+	// released (deferred calls run last in, first out).
+	var restore []*soakJob
+	defer func() {
+		for _, j := range restore {
+			s.restoreProcedure(j)
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -150,6 +179,9 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 		start: func(j *soakJob) error {
 			j.ctx, j.cancel = context.WithCancel(s.ctx)
 			s.sm.InitSoak(j.target.Name, j.soak.Name)
+			if j.soak.Mode == config.ModeProcedure {
+				restore = append(restore, j)
+			}
 			if j.soak.Schedule == "" {
 				return nil // started by hand only
 			}
@@ -263,52 +295,26 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 		return
 	}
 
+	if j.soak.Mode == config.ModeProcedure {
+		s.runProcedure(ctx, j, trigger, log, func(ctx context.Context, o load.Options) (*load.Result, error) {
+			res, err := s.runLoad(ctx, j, o, log, nil, nil)
+			if res != nil {
+				s.server.Load().soakDone(&j.target, j.soak.Name, res)
+			}
+			return res, err
+		})
+		return
+	}
+
 	o := j.soak.LoadOptions(&j.target, &j.work, PhaseSoak)
 	started := time.Now()
-	inflight := s.metrics.InFlight(j.target.Name)
-	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
-	defer func() {
-		s.mu.Lock()
-		j.runner = nil
-		s.mu.Unlock()
-	}()
 	watch := s.server.Load()
-	res, err := archive.RunJob(ctx, s.arch, &archive.Job{
-		Started: started, Send: j.client, Requests: j.gen, Options: o,
-		// The server's own page, every metrics_interval: a derived one
-		// that is missing is tried once per run, and the result says so.
-		Server: watch.scraper(&j.target), ServerEvery: j.target.MetricsEvery(),
-		Hooks: load.Hooks{
-			Record: func(rec *probe.Record, interrupted bool) {
-				// Warmup requests feed nothing; requests canceled because the
-				// soak was stopped say nothing of the server.
-				if rec.Phase == load.PhaseWarmup || interrupted {
-					return
-				}
-				s.metrics.Observe(rec)
-			},
-			Dropped:  dropped.Inc,
-			InFlight: func(d int) { inflight.Add(float64(d)) },
-		},
-		Unarchived: func(err error) bool {
-			log.Error("cannot archive the soak; running it anyway", "err", err)
-			return true
-		},
-		Start: func(runner *load.Runner) (load.GPUSampler, time.Duration, func()) {
-			s.mu.Lock()
-			j.runner = runner
-			stopping := s.stopping
-			s.mu.Unlock()
-			if stopping {
-				runner.Stop()
-			}
+	res, err := s.runLoad(ctx, j, o, log,
+		func() {
 			s.sm.SetRunning(j.target.Name, j.soak.Name, true)
 			log.Info("soak started", "mode", o.Mode, "trigger", trigger)
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return s.gpu, s.gpuEvery, func() { s.sm.SetRunning(j.target.Name, j.soak.Name, false) }
 		},
-	})
+		func() { s.sm.SetRunning(j.target.Name, j.soak.Name, false) })
 	switch {
 	case res == nil:
 		log.Error("invalid soak", "err", err) // config validation should prevent it
@@ -377,6 +383,59 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	}
 }
 
+// runLoad runs one load run of job j with options o and archives it: its
+// requests feed the request metrics (under o.Phase), its runner is
+// reachable by Stop and the status page while it runs, the target's metrics
+// page is scraped beside it. began and ended, if set, are called as the run
+// starts and once it has returned.
+func (s *Soaks) runLoad(ctx context.Context, j *soakJob, o load.Options, log *slog.Logger, began, ended func()) (*load.Result, error) {
+	inflight := s.metrics.InFlight(j.target.Name)
+	dropped := s.sm.Dropped(j.target.Name, j.soak.Name)
+	defer func() {
+		s.mu.Lock()
+		j.runner = nil
+		s.mu.Unlock()
+	}()
+	watch := s.server.Load()
+	return archive.RunJob(ctx, s.arch, &archive.Job{
+		Started: time.Now(), Send: j.client, Requests: j.gen, Options: o,
+		// The server's own page, every metrics_interval: a derived one
+		// that is missing is tried once per run, and the result says so.
+		Server: watch.scraper(&j.target), ServerEvery: j.target.MetricsEvery(),
+		Hooks: load.Hooks{
+			Record: func(rec *probe.Record, interrupted bool) {
+				// Warmup requests feed nothing; requests canceled because the
+				// soak was stopped say nothing of the server.
+				if rec.Phase == load.PhaseWarmup || interrupted {
+					return
+				}
+				s.metrics.Observe(rec)
+			},
+			Dropped:  dropped.Inc,
+			InFlight: func(d int) { inflight.Add(float64(d)) },
+		},
+		Unarchived: func(err error) bool {
+			log.Error("cannot archive the soak; running it anyway", "err", err)
+			return true
+		},
+		Start: func(runner *load.Runner) (load.GPUSampler, time.Duration, func()) {
+			s.mu.Lock()
+			j.runner = runner
+			stopping := s.stopping
+			s.mu.Unlock()
+			if stopping {
+				runner.Stop()
+			}
+			if began != nil {
+				began()
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.gpu, s.gpuEvery, ended
+		},
+	})
+}
+
 // Stop ends the soaks: arrivals stop at once, requests in flight get grace
 // to finish, then they are canceled; every run's result (marked
 // interrupted) is archived before Stop returns, unless writing it takes
@@ -426,6 +485,9 @@ type SoakStatus struct {
 	Running  bool           `json:"running"`
 	Progress *load.Progress `json:"progress,omitempty"`
 	Last     *archive.Run   `json:"last,omitempty"`
+	// Report is the ID of the procedure whose report is served at
+	// /procedures/ID/ (procedure mode).
+	Report string `json:"report,omitempty"`
 }
 
 // Statuses returns every soak job's state, sorted by soak then target.
@@ -435,7 +497,7 @@ func (s *Soaks) Statuses() []SoakStatus {
 	out := make([]SoakStatus, 0, len(s.jobs))
 	for name, j := range s.jobs {
 		st := SoakStatus{Soak: j.soak.Name, Target: j.target.Name, Mode: j.soak.Mode, Schedule: j.soak.Schedule,
-			Running: j.running.Load(), Last: j.last}
+			Running: j.running.Load(), Last: j.last, Report: j.report}
 		if j.soak.Schedule != "" {
 			st.Next = s.sched.Next(name)
 		}
