@@ -155,3 +155,31 @@ func TestRunJobWithoutMetricsPage(t *testing.T) {
 		t.Errorf("a step view without a page: %+v", res.Steps[0].Server)
 	}
 }
+
+// TestRunJobWithHangingMetricsPage: a page that never answers delays the
+// run's start by load.StartWait at most and its end not at all.
+func TestRunJobWithHangingMetricsPage(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	j := jobOf(tiny)
+	j.Server = &servermetrics.Scraper{URL: srv.URL + "/metrics", Timeout: time.Minute}
+	start := time.Now()
+	res, err := RunJob(context.Background(), nil, j)
+	took := time.Since(start)
+	if res == nil || err != nil || res.Summary.Successful != 3 {
+		t.Fatalf("RunJob: %+v %v", res, err)
+	}
+	if took > load.StartWait+2*time.Second {
+		t.Errorf("took %v with a hanging page", took)
+	}
+	if res.Server == nil || res.Server.Note != "the metrics page gave no answer during the run" {
+		t.Errorf("server view %+v", res.Server)
+	}
+}

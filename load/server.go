@@ -227,9 +227,14 @@ func (ss *ServerSampler) Finish(ctx context.Context, interrupted bool) *ServerRu
 	}
 	close(ss.watchStop)
 	<-ss.watchDone
-	ss.p.Stop()
+	base, ok := ss.p.Snapshot(MarkStart)
+	if ok {
+		ss.p.Stop() // after the marks asked for: the last step's end
+	} else {
+		ss.p.Close() // never read: do not wait out a hanging scrape
+	}
 	run := &ServerRun{}
-	if base, ok := ss.p.Snapshot(MarkStart); ok {
+	if ok {
 		settle, poll := ss.Settle, ss.Poll
 		if settle <= 0 {
 			settle = DefaultSettle

@@ -287,7 +287,7 @@ func (p *Sampler) Note() string {
 	case p.gaveUp != "":
 		return p.gaveUp + "; set metrics_url to the server's page, or metrics_url: none"
 	case p.tl.Scrapes == 0:
-		return "the metrics page was never scraped"
+		return "the metrics page gave no answer during the run"
 	case len(p.tl.Points) == 0 && p.tl.Failures > 0:
 		return fmt.Sprintf("the metrics page could not be read (%d of %d scrapes failed; last: %s)", p.tl.Failures, p.tl.Scrapes, p.tl.LastError)
 	case p.tl.Failures > 0:

@@ -46,8 +46,9 @@ type Scraper struct {
 	// configured, so a missing page is expected of some servers: a run
 	// tries it once and gives up on a failure (Sampler).
 	Derived bool
-	// Observe, if set, is told of every scrape: how long it took and its
-	// error (nil on success). The daemon's health metrics hang here.
+	// Observe, if set, is told of every scrape not canceled by its caller:
+	// how long it took and its error (nil on success). The daemon's health
+	// metrics hang here.
 	Observe func(took time.Duration, err error)
 }
 
@@ -141,7 +142,7 @@ func redacted(raw string) string {
 func (s *Scraper) Scrape(ctx context.Context) (Snapshot, error) {
 	start := time.Now()
 	fams, err := s.Fetch(ctx)
-	if s.Observe != nil {
+	if s.Observe != nil && ctx.Err() == nil { // a scrape its caller gave up says nothing of the page
 		s.Observe(time.Since(start), err)
 	}
 	if err != nil {

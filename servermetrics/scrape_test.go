@@ -247,3 +247,29 @@ func TestScrapeKeyHeaderObserveRedirect(t *testing.T) {
 		t.Error("Class of nil or a plain error")
 	}
 }
+
+// A scrape its caller canceled is not the page's failure: Observe is not told.
+func TestObserveSkipsCanceledScrapes(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	var observed []error
+	s := &Scraper{URL: srv.URL, Timeout: 100 * time.Millisecond, Observe: func(_ time.Duration, err error) { observed = append(observed, err) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := s.Scrape(ctx); err == nil {
+		t.Fatal("a canceled scrape succeeded")
+	}
+	if _, err := s.Scrape(context.Background()); Class(err) != FailTimeout {
+		t.Fatalf("hang: %v", err)
+	}
+	if len(observed) != 1 || Class(observed[0]) != FailTimeout {
+		t.Errorf("observed %v, want the timeout only", observed)
+	}
+}
