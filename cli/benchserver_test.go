@@ -81,7 +81,8 @@ func TestBenchServerScraperFlags(t *testing.T) {
 		want        string // error, or the scraper's URL
 	}{
 		{"", "auto", time.Second, "http://h:8000/metrics"},
-		{"http://h:8000/metrics?x=1", "sglang", time.Second, "http://h:8000/metrics?x=1"},
+		{"http://h:8000/metrics", "sglang", time.Second, "http://h:8000/metrics"},
+		{"http://h:8000/metrics?token=x", "auto", time.Second, "--metrics-url: URL must not have a query"},
 		{"none", "auto", time.Second, ""},
 		{"none", "auto", 0, ""},
 		{"", "triton", time.Second, `--server: invalid server "triton"`},

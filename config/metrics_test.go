@@ -23,6 +23,8 @@ func TestMetricsSettingsErrors(t *testing.T) {
 			`llmprobe.yaml:5: targets[0].metrics_url: invalid URL: must start with http:// or https://`},
 		{"credentials, never echoed", "    metrics_url: http://u:hunter2@h/metrics\n",
 			`llmprobe.yaml:5: targets[0].metrics_url: URL must not hold credentials: the target's key is sent with metrics_auth`},
+		{"query", "    metrics_url: http://h/metrics?token=abc\n",
+			`llmprobe.yaml:5: targets[0].metrics_url: URL must not have a query`},
 		{"fragment", "    metrics_url: http://h/metrics#x\n",
 			`llmprobe.yaml:5: targets[0].metrics_url: URL must not have a fragment`},
 		{"no host", "    metrics_url: http:///metrics\n",
@@ -52,7 +54,7 @@ func TestMetricsSettingsErrors(t *testing.T) {
 			}
 		})
 	}
-	for _, ok := range []string{"", "    metrics_url: none\n", "    metrics_url: http://h:9090/metrics?name[]=vllm:num_requests_waiting\n",
+	for _, ok := range []string{"", "    metrics_url: none\n", "    metrics_url: http://h:9090/metrics\n",
 		"    server: llamacpp\n    metrics_interval: 100ms\n    metrics_timeout: 2s\n    metrics_max_bytes: 1048576\n    metrics_auth: false\n"} {
 		if _, err := Load([]byte(head+ok), "llmprobe.yaml"); err != nil {
 			t.Errorf("%q: %v", ok, err)
