@@ -44,6 +44,9 @@ const (
 	testModel  = "sim-model"
 	testProbe  = "heartbeat"
 	testSoak   = "sweep"
+	// testProcedure is a soak in procedure mode, run twice so that the
+	// "previous procedure" series exist too.
+	testProcedure = "stress"
 )
 
 // daemonConfig probes the simulator every second and defines a short sweep
@@ -51,7 +54,7 @@ const (
 const daemonConfig = `
 global: {probe_jitter: 0s, data_dir: %q}
 targets:
-  - {name: sim, url: %q, model: sim-model, supports_min_tokens: true}
+  - {name: sim, url: %q, model: sim-model, supports_min_tokens: true, metrics_interval: 200ms}
 workloads:
   - {name: short, prompt: "Say hello.", output_tokens: {num_tokens: 16}}
 probes:
@@ -60,6 +63,8 @@ probes:
 soaks:
   - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 2, num_rates: 3,
      duration: 2s, max_in_flight: 64, seed: 1, slo: {ttft: 500ms}}
+  - {name: stress, targets: [sim], workload: short, mode: procedure, max_in_flight: 64, seed: 1,
+     procedure: {scale: 0.004, ladder: [1, 2, 4], ladder_max: 8, sweep_rates: 4, fractions: [0.5], soak_duration: 10m}}
 `
 
 const prometheusConfig = `
@@ -260,6 +265,9 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	t.Cleanup(cancel)
 	_, simAddr, err := sim.Listen(ctx, "127.0.0.1:0", sim.Config{
 		Model: testModel, TTFT: 20 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 16, Seed: 1,
+		// Two slots: the procedure's ladder finds its knee and its sweep
+		// over-saturates, so every procedure panel has data.
+		MaxConcurrency: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -313,15 +321,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	if _, ok := sample(page, "llmprobe_soak_running", `name="sweep"`); !ok {
 		t.Fatal("the daemon exports no llmprobe_soak_running for the configured soak")
 	}
-	resp, err := client.Post(daemonURL+"/api/v1/soaks/"+testSoak+"/run", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("starting the soak: HTTP %d: %s", resp.StatusCode, b)
-	}
+	runSoak(t, daemonURL, testSoak)
 	waitFor(t, 60*time.Second, "the sweep to finish", func() bool {
 		_, page := get(t, daemonURL+"/metrics")
 		running, _ := sample(page, "llmprobe_soak_running", `name="sweep"`)
@@ -331,6 +331,36 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	_, page = get(t, daemonURL+"/metrics")
 	if v, ok := sample(page, "llmprobe_soak_last_success_timestamp_seconds", `name="sweep"`); !ok || v <= 0 {
 		t.Errorf("the sweep did not succeed (llmprobe_soak_last_success_timestamp_seconds %v); its run: %s", v, lastRun(t, daemonURL))
+	}
+
+	// The procedure, twice: the second compares with the first.
+	for i := range 2 {
+		runSoak(t, daemonURL, testProcedure)
+		waitFor(t, 90*time.Second, fmt.Sprintf("procedure %d to finish", i+1), func() bool {
+			_, page := get(t, daemonURL+"/metrics")
+			running, _ := sample(page, "llmprobe_soak_running", `name="stress"`)
+			n, _ := sample(page, "llmprobe_procedure_previous_detected_max_requests_per_second", `name="stress"`)
+			_, ok := sample(page, "llmprobe_procedure_last_run_timestamp_seconds", `name="stress"`)
+			return running == 0 && ok && (i == 0 || n > 0)
+		})
+	}
+	_, page = get(t, daemonURL+"/metrics")
+	if v, ok := sample(page, "llmprobe_procedure_passed", `name="stress"`); !ok || v != 1 {
+		t.Errorf("the procedure did not pass (llmprobe_procedure_passed %v)", v)
+	}
+	for _, m := range []string{"llmprobe_procedure_knee_virtual_users", "llmprobe_procedure_saturation_requests_per_second"} {
+		if _, ok := sample(page, m, `name="stress"`); !ok {
+			t.Errorf("the procedure found no %s against two slots", m)
+		}
+	}
+	if code, body := get(t, daemonURL+"/"); code != 200 || !strings.Contains(body, `href="/procedures/`) {
+		t.Errorf("the status page links no procedure report (HTTP %d)", code)
+	} else {
+		link := body[strings.Index(body, `href="/procedures/`)+len(`href="`):]
+		link = link[:strings.IndexByte(link, '"')]
+		if code, report := get(t, daemonURL+link); code != 200 || !strings.Contains(report, "<svg") {
+			t.Errorf("GET %s: HTTP %d, no chart in it", link, code)
+		}
 	}
 
 	// Enough probes and scrapes for rate() over the test's interval, and the
@@ -373,6 +403,20 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	t.Logf("end-to-end run took %s", time.Since(start).Round(time.Millisecond))
 }
 
+// runSoak starts a soak through the API.
+func runSoak(t *testing.T, daemonURL, name string) {
+	t.Helper()
+	resp, err := client.Post(daemonURL+"/api/v1/soaks/"+name+"/run", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting soak %s: HTTP %d: %s", name, resp.StatusCode, b)
+	}
+}
+
 // checkPanels evaluates every panel query twice: with every variable at
 // its default (All, i.e. ".*") and with the real label values selected.
 func checkPanels(t *testing.T, promURL string, at time.Time) {
@@ -382,6 +426,8 @@ func checkPanels(t *testing.T, promURL string, at time.Time) {
 	all := dashboards.Defaults()
 	all["__rate_interval"] = "1m"
 	real := maps(all, map[string]string{"target": testTarget, "model": testModel, "probe": testProbe, "soak": testSoak})
+	// Procedure panels, with a soak selected, show the procedure soak.
+	realProcedure := maps(real, map[string]string{"soak": testProcedure})
 	passes := []struct {
 		name string
 		vars map[string]string
@@ -390,7 +436,11 @@ func checkPanels(t *testing.T, promURL string, at time.Time) {
 	withData := map[dashboards.Need]int{}
 	for _, q := range dashboards.Queries() {
 		for _, pass := range passes {
-			expr, err := dashboards.Substitute(q.Expr, pass.vars)
+			vars := pass.vars
+			if q.Needs == dashboards.NeedProcedure && pass.name == "selected" {
+				vars = realProcedure
+			}
+			expr, err := dashboards.Substitute(q.Expr, vars)
 			if err != nil {
 				t.Errorf("%s: %v", q, err)
 				continue
@@ -408,8 +458,9 @@ func checkPanels(t *testing.T, promURL string, at time.Time) {
 			}
 		}
 	}
-	t.Logf("panel queries with data: %d from the probes, %d from the sweep, %d from the GPU fixture",
-		withData[dashboards.NeedProbes], withData[dashboards.NeedSoak], withData[dashboards.NeedGPU])
+	t.Logf("panel queries with data: %d from the probes, %d from the sweep, %d from the GPU fixture, %d from the procedures, %d from the server's metrics page",
+		withData[dashboards.NeedProbes], withData[dashboards.NeedSoak], withData[dashboards.NeedGPU],
+		withData[dashboards.NeedProcedure], withData[dashboards.NeedServerMetrics])
 }
 
 // lastRun returns the daemon's newest archived run, for a failure message.
