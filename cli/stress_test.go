@@ -201,14 +201,15 @@ func TestStressDriftVerdictFires(t *testing.T) {
 	}
 }
 
-// A server that loses a decode slot every 20 requests serves less and less:
-// at a fixed rate its queue grows, and the soak's growth verdict fires.
+// A server that loses a decode slot every 15 requests serves less and less:
+// at a fixed rate its queue grows, and the soak's growth verdict fires
+// (--drain bounds the wait for the queue left at the end).
 func TestStressQueueGrowthVerdictFires(t *testing.T) {
-	url := stressSim(t, sim.Faults{LeakSlotEvery: 20})
+	url := stressSim(t, sim.Faults{LeakSlotEvery: 15})
 	dataDir := t.TempDir()
 	var stderr syncBuffer
 	code, out := runStressCmd(t, nil, &stderr, "--url", url, "--model", sim.DefaultModel, "--data-dir", dataDir, "--progress", "never",
-		"--scale", "0.01", "--steps", "sanity,soak", "--max-rps", "12", "--soak-duration", "25m")
+		"--scale", "0.01", "--steps", "sanity,soak", "--max-rps", "12", "--soak-duration", "15m", "--drain", "2s")
 	t.Logf("%s\n%s", stderr.String(), out)
 	if code != exitError {
 		t.Errorf("exit %d, want %d", code, exitError)
