@@ -99,7 +99,24 @@ type benchOptions struct {
 	// extras is what benchPlan decided beyond load.Options, the endpoint
 	// and the workload, for runBench.
 	extras *benchExtras
+	// applies are the benchExtensions' appliers, run by benchPlan.
+	applies []benchApply
 }
+
+// benchApply applies a group of flags added from its own file to the plan:
+// the load options, the endpoint and the workload benchPlan resolved.
+type benchApply func(o *benchOptions, lo *load.Options, ep *probe.Endpoint, w *config.Workload) error
+
+// benchExtension adds a group of flags to bench (and to stress, which takes
+// bench's flags) from its own file, registered from an init function, so
+// that a feature's flags live beside the feature: flag registers one in a
+// help group. It returns what applies them.
+type benchExtension func(flag func(group, name, help string) *kingpin.FlagClause) benchApply
+
+var benchExtensions []benchExtension
+
+// registerBenchFlags adds an extension; call it from init.
+func registerBenchFlags(e benchExtension) { benchExtensions = append(benchExtensions, e) }
 
 // Help groups of bench's flags.
 const (
@@ -203,6 +220,13 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	alias(toolIB, "no-console", "No live progress display: as --progress never.").BoolVar(&o.noConsole)
 	flag("progress", "Live progress on stderr: auto (a refreshed line on a terminal, a plain line every 5s otherwise), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
 	flag("gpu-sample-interval", "Sample this machine's GPUs (NVML) into the result this often, for a bench run on the GPU host (0 disables; nothing is sampled without a GPU).").Default("1s").DurationVar(&o.gpuEvery)
+
+	for _, ext := range benchExtensions {
+		o.applies = append(o.applies, ext(func(g, name, help string) *kingpin.FlagClause {
+			o.groups[name] = g
+			return cmd.Flag(name, help)
+		}))
+	}
 
 	group = groupTarget
 	flag("metrics-url", "The model server's own Prometheus page, scraped during the run for its queue, KV cache and TTFT beside ours (the result's server view, the Server block). Default: the URL without /v1 plus /metrics, given up quietly where there is none; none turns it off. The API key goes only to the target's own scheme, host and port.").StringVar(&o.metricsURL)
@@ -315,6 +339,9 @@ func benchPlan(o *benchOptions) (load.Options, probe.Endpoint, config.Workload, 
 	w := p.resolveWorkload(p.ep.Kind)
 	p.resolveOutputs(&lo, p.ep.Kind)
 	p.fail(checkKindFlags(o, p.ep.Kind))
+	for _, apply := range o.applies {
+		p.fail(apply(o, &lo, &p.ep, &w))
+	}
 	u, ep := p.u, p.ep
 	if err := errors.Join(p.errs...); err != nil {
 		return load.Options{}, probe.Endpoint{}, config.Workload{}, err
