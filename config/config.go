@@ -297,6 +297,17 @@ type Workload struct {
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
 	// System is an optional system message.
 	System string `yaml:"system,omitempty" json:"system,omitempty"`
+	// Conversation replays the dataset's conversations turn by turn
+	// (conversation.go).
+	Conversation *Conversation `yaml:"conversation,omitempty" json:"conversation,omitempty"`
+	// SharedPrefix builds prompts in groups sharing a prefix
+	// (conversation.go).
+	SharedPrefix *SharedPrefix `yaml:"shared_prefix,omitempty" json:"shared_prefix,omitempty"`
+	// ToolsFile, ToolChoice and JSONSchemaFile ask for tool calls or
+	// structured output, and check them (tools.go).
+	ToolsFile      string `yaml:"tools_file,omitempty" json:"tools_file,omitempty"`
+	ToolChoice     string `yaml:"tool_choice,omitempty" json:"tool_choice,omitempty"`
+	JSONSchemaFile string `yaml:"json_schema_file,omitempty" json:"json_schema_file,omitempty"`
 
 	// files is what Dataset, Tokenizer and Images hold, parsed when the
 	// config is loaded (see files.go).
@@ -365,6 +376,12 @@ type Soak struct {
 	StopErrorRatio float64 `yaml:"stop_error_ratio,omitempty" json:"stop_error_ratio,omitempty"`
 	SLO            SLO     `yaml:"slo,omitempty" json:"slo,omitzero"`
 	Seed           int64   `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// Burstiness is the gamma shape of arrival: gamma; Ramp moves a rate
+	// step's rate over its duration; Trace (trace mode) replays a trace
+	// file (arrivals.go).
+	Burstiness float64 `yaml:"burstiness,omitempty" json:"burstiness,omitempty"`
+	Ramp       *Ramp   `yaml:"ramp,omitempty" json:"ramp,omitempty"`
+	Trace      *Trace  `yaml:"trace,omitempty" json:"trace,omitempty"`
 	// Procedure (procedure mode only) holds the stress procedure's
 	// parameters; its durations replace duration and warmup.
 	Procedure Procedure `yaml:"procedure,omitempty" json:"procedure,omitzero"`

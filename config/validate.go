@@ -464,6 +464,9 @@ func isToken(s string) bool {
 }
 
 func (l *loader) validateWorkload(w *Workload, p string) {
+	l.validateConversation(w, p)
+	l.validateSharedPrefix(w, p)
+	l.validateTools(w, p)
 	var sources []string
 	for _, s := range []struct {
 		field string
@@ -634,6 +637,7 @@ func (l *loader) validateSLO(s *SLO, p string) {
 }
 
 func (l *loader) validateSoak(s *Soak, p string) {
+	l.validateArrivals(s, p)
 	l.required(p+".mode", s.Mode == "")
 	l.oneOf(p+".mode", "mode", s.Mode, modes)
 
