@@ -292,6 +292,21 @@ func hasServer(p *stress.Procedure) bool {
 
 const mib = 1 << 20
 
+// decided reports whether p has a decided verdict of that name; when not,
+// the reason is the undecided verdict's own summary, else why.
+func decided(p *stress.Procedure, name, why string) (bool, string) {
+	for _, v := range p.Verdicts {
+		if v.Name != name {
+			continue
+		}
+		if !v.Undecided {
+			return true, ""
+		}
+		why = v.Summary
+	}
+	return false, why
+}
+
 // numbers lists the key figures, each "not measured" with the reason when
 // the step that finds it did not run.
 func numbers(p *stress.Procedure) []numberView {
@@ -346,8 +361,13 @@ func numbers(p *stress.Procedure) []numberView {
 	drift := ran(p, stress.StepValidation, stress.StepSoak)
 	add("p50 latency drift", n.P50DriftMSPerMin, "ms/min", drift, "neither the validation nor the soak has run")
 	add("p99 latency drift", n.P99DriftMSPerMin, "ms/min", drift, "neither the validation nor the soak has run")
-	add("VRAM growth", n.VRAMGrowthPerMin/mib, "MiB/min", hasGPU(p) && drift, "no GPU samples over a long step (run on the GPU host)")
-	add("Server memory growth", n.ServerMemPerMin/mib, "MiB/min", hasServer(p) && drift, "no server memory over a long step (the server's /metrics was not scraped)")
+	// A growth figure is shown only when its verdict was decided: an
+	// undecided one (too few samples) has no slope, and 0 would read as
+	// "measured flat".
+	vram, vramWhy := decided(p, stress.VerdictVRAMGrowth, "no GPU samples over a long step (run on the GPU host)")
+	add("VRAM growth", n.VRAMGrowthPerMin/mib, "MiB/min", hasGPU(p) && drift && vram, vramWhy)
+	mem, memWhy := decided(p, load.VerdictServerMemoryGrowth, "no server memory over a long step (the server's /metrics was not scraped)")
+	add("Server memory growth", n.ServerMemPerMin/mib, "MiB/min", hasServer(p) && drift && mem, memWhy)
 	return out
 }
 

@@ -796,3 +796,22 @@ func FuzzWriteProcedureJSON(f *testing.F) {
 		}
 	})
 }
+
+// An undecided growth verdict (too few samples) shows no figure: 0 would
+// read as "measured flat".
+func TestUndecidedGrowthShowsNoFigure(t *testing.T) {
+	p := fullProcedure(10 * time.Minute)
+	p.Numbers.ServerMemPerMin = 0
+	p.Verdicts = append(p.Verdicts, load.Verdict{Name: load.VerdictServerMemoryGrowth, Undecided: true,
+		Summary: "only 7 scrapes of resident memory during the run (at least 10 needed)"})
+	_, page := writeReport(t, p)
+	if strings.Contains(page, "0 MiB/min") || !strings.Contains(page, "only 7 scrapes of resident memory") {
+		t.Errorf("an undecided server memory growth must give its reason, not 0 MiB/min")
+	}
+	p.Verdicts[len(p.Verdicts)-1] = load.Verdict{Name: load.VerdictServerMemoryGrowth, Summary: "flat", Value: 0}
+	p.Numbers.ServerMemPerMin = 3 << 20
+	_, page = writeReport(t, p)
+	if !strings.Contains(page, "3 MiB/min") {
+		t.Errorf("a decided server memory growth must show its figure")
+	}
+}
