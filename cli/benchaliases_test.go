@@ -362,6 +362,8 @@ func TestPrepareArgs(t *testing.T) {
 		{[]string{"bench", "--goodput", "ttft:500", "tpot:50", "--url", "u"}, []string{"bench", "--goodput", "ttft:500", "--goodput", "tpot:50", "--url", "u"}},
 		{[]string{"bench", "--goodput=ttft:5", "e2el:9"}, []string{"bench", "--goodput=ttft:5", "--goodput", "e2el:9"}},
 		{[]string{"bench", "--goodput", "ttft:5", "--", "tpot:1"}, []string{"bench", "--goodput", "ttft:5", "--", "tpot:1"}},
+		{[]string{"stress", "--goodput", "ttft:500", "tpot:50"}, []string{"stress", "--goodput", "ttft:500", "--goodput", "tpot:50"}},
+		{[]string{"sim", "--goodput", "ttft:500", "tpot:50"}, []string{"sim", "--goodput", "ttft:500", "tpot:50"}},
 	} {
 		if got := prepareArgs(c.app, tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("prepareArgs(%q) = %q, want %q", tc.in, got, tc.want)

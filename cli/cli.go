@@ -253,7 +253,7 @@ func prepareArgs(app *kingpin.Application, args []string) []string {
 			i++ // its value
 		}
 	}
-	if len(out) == 0 || out[0] != "bench" {
+	if len(out) == 0 || (out[0] != "bench" && out[0] != "stress") { // stress takes bench's flags
 		return out
 	}
 	res := make([]string, 0, len(out))
