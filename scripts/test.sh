@@ -21,7 +21,7 @@ echo "== go test"
 go test -count=1 ./...
 
 echo "== go test -race (packages that send or serve requests)"
-go test -count=1 -race ./probe/ ./schedule/ ./daemon/ ./load/ ./sim/
+go test -count=1 -race ./probe/ ./schedule/ ./daemon/ ./load/ ./sim/ ./stress/ ./servermetrics/ ./archive/
 go test -count=1 -race -run 'TestHostile|TestShutdown|TestFailures' ./cli/
 
 echo "== fuzz (short)"
@@ -32,3 +32,4 @@ go test -run='^$' -fuzz='^FuzzLoad$' -fuzztime="$FUZZTIME" ./tokenizer/
 go test -run='^$' -fuzz='^FuzzPoolingResponse$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzParseLine$' -fuzztime="$FUZZTIME" ./dataset/
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$FUZZTIME" ./servermetrics/
+go test -run='^$' -fuzz='^FuzzWriteProcedureJSON$' -fuzztime="$FUZZTIME" ./report/
