@@ -68,6 +68,8 @@ type daemonFlags struct {
 	unauthWrites bool
 	// timeoutOffset is taken off Prometheus's scrape timeout for /probe.
 	timeoutOffset time.Duration
+	// shard (--shard I/N) keeps the targets whose name hashes to I.
+	shard config.Shard
 }
 
 // addLogFlags adds promslog's --log.level and --log.format to a command
@@ -89,6 +91,7 @@ func addDaemonFlags(cmd *kingpin.CmdClause) *daemonFlags {
 	cmd.Flag("soak.gpu-sample-interval", "How often soaks sample GPU utilization and VRAM into their results (0 disables).").Default("1s").DurationVar(&d.gpuEvery)
 	cmd.Flag("timeout-offset", "Offset to subtract from Prometheus's scrape timeout for /probe (blackbox_exporter's flag).").Default(webui.DefaultTimeoutOffset.String()).DurationVar(&d.timeoutOffset)
 	cmd.Flag("shutdown.grace", "How long running probes may finish after SIGTERM before they are canceled.").Default("10s").DurationVar(&d.grace)
+	cmd.Flag("shard", "I/N: keep only the targets whose name hashes to I (Prometheus' hashmod of the name, modulo N), so that N daemons over one config split its targets; probes and soaks keep this shard's targets and are dropped when none is left. Applied again at every reload.").PlaceHolder("I/N").SetValue(&d.shard)
 	return d
 }
 
@@ -396,8 +399,11 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// Bucket boundaries from the whole config, so that every shard's
+	// histograms have the same ones.
 	metrics := collector.New(reg, sloThresholds(cfg))
 	reloads := collector.NewReloadMetrics(reg)
+	cfg, load = forShard(logger, g.shard, cfg, load)
 	gpuCollector := registerGPU(reg, logger, g.gpu)
 
 	d := daemon.New(logger, metrics, time.Duration(cfg.Global.ProbeJitter))
@@ -435,7 +441,7 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 	handler := webui.New(webui.Options{
 		Logger: logger, Gatherer: reg, MetricsPath: g.metrics,
 		Daemon: d, Soaks: soaks, Archive: arch, Reloader: rl, Guard: guard,
-		TimeoutOffset: g.timeoutOffset,
+		TimeoutOffset: g.timeoutOffset, Shard: g.shard.String(),
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
@@ -472,5 +478,36 @@ func serve(logger *slog.Logger, g *globals, cfg *config.Config, load func() (*co
 			cancel()
 			return exitOK
 		}
+	}
+}
+
+// forShard applies --shard to the config and to each one a reload loads,
+// logging once per config what this shard leaves to the others.
+func forShard(logger *slog.Logger, sh config.Shard, cfg *config.Config, load func() (*config.Config, error)) (*config.Config, func() (*config.Config, error)) {
+	if sh.Count == 0 {
+		return cfg, load
+	}
+	apply := func(c *config.Config) (*config.Config, error) {
+		out, rep, err := c.ForShard(sh)
+		if err != nil {
+			return nil, err
+		}
+		level := slog.LevelInfo
+		if len(rep.Kept) == 0 {
+			level = slog.LevelWarn // a daemon with nothing to probe is probably misconfigured
+		}
+		logger.Log(context.Background(), level, "shard: probing this shard's targets only", "shard", sh.String(),
+			"targets", len(rep.Kept), "of", rep.Targets, "kept", strings.Join(rep.Kept, ","),
+			"other_shards", strings.Join(rep.Others, ","), "dropped_probes", strings.Join(rep.Probes, ","),
+			"dropped_soaks", strings.Join(rep.Soaks, ","))
+		return out, nil
+	}
+	first, _ := apply(cfg) // a parsed --shard is valid: ForShard cannot fail
+	return first, func() (*config.Config, error) {
+		c, err := load()
+		if err != nil {
+			return nil, err
+		}
+		return apply(c)
 	}
 }

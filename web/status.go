@@ -82,7 +82,11 @@ var (
 // statusJSON serves every probe's last result as JSON. Records carry no
 // secrets: the API key lives only in the client.
 func (h *handler) statusJSON(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"probes": h.o.Daemon.Statuses()})
+	st := map[string]any{"probes": h.o.Daemon.Statuses()}
+	if h.o.Shard != "" {
+		st["shard"] = h.o.Shard // which of N daemons this is, and so why targets are missing
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 // statusPageData is what the status page shows; Extra is HTML that other

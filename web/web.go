@@ -36,6 +36,9 @@ type Options struct {
 	Guard       Guard
 	// TimeoutOffset is taken off the scrape timeout of /probe.
 	TimeoutOffset time.Duration
+	// Shard is the daemon's --shard (I/N), shown by /api/v1/status; "":
+	// not sharded.
+	Shard string
 }
 
 type handler struct {
