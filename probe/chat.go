@@ -36,6 +36,10 @@ type requestBody struct {
 	Temperature   *float64       `json:"temperature,omitempty"`
 	Stream        bool           `json:"stream"`
 	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	// Tool calls and structured output (AnswerSpec), as encoded once.
+	Tools          json.RawMessage `json:"tools,omitempty"`
+	ToolChoice     json.RawMessage `json:"tool_choice,omitempty"`
+	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 }
 
 // generationBody is the part of a chat or completions body that does not
@@ -47,7 +51,9 @@ func generationBody(ep *Endpoint, req Request) requestBody {
 		Temperature: req.Temperature,
 		Stream:      ep.Stream,
 	}
-	if ep.SupportsMinTokens && req.MinTokens > 0 {
+	// Not for a checked answer: forcing its length would make the model
+	// write on past the end of its tool call or JSON document.
+	if ep.SupportsMinTokens && req.MinTokens > 0 && req.Answer == nil {
 		b.MinTokens = req.MinTokens
 		b.IgnoreEOS = true
 	}
@@ -61,6 +67,7 @@ func generationBody(ep *Endpoint, req Request) requestBody {
 func chatBody(ep *Endpoint, req Request) ([]byte, error) {
 	b := generationBody(ep, req)
 	b.Messages = chatMessages(req)
+	req.Answer.apply(&b)
 	return json.Marshal(b)
 }
 

@@ -67,6 +67,10 @@ type Request struct {
 	// Query and Documents make a rerank request.
 	Query     string
 	Documents []string
+	// Answer, when set, asks for tool calls or structured output, and a
+	// 200 answer must pass its checks (chat and vision only; other kinds
+	// refuse it). Shared by requests, never modified.
+	Answer *AnswerSpec
 }
 
 // KeyHeader is the header that carries the endpoint's key.
@@ -161,6 +165,9 @@ func endpointURL(ep Endpoint) string {
 func (c *Client) Body(req Request) ([]byte, error) {
 	if c.kind.body == nil {
 		return nil, fmt.Errorf("unknown kind %q", c.ep.Kind)
+	}
+	if err := req.Answer.checkKind(c.ep.Kind); err != nil {
+		return nil, err
 	}
 	return c.kind.body(&c.ep, req)
 }

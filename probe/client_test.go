@@ -754,7 +754,7 @@ func TestReadStreamAllocs(t *testing.T) {
 			body := vllmBody(n, continuous)
 			return testing.AllocsPerRun(20, func() {
 				rec := &Record{Start: time.Now()}
-				c.readStream(context.Background(), rec, bytes.NewReader(body))
+				c.readStream(context.Background(), rec, nil, bytes.NewReader(body))
 				if rec.Result != ResultSuccess || rec.OutputTokens != n {
 					t.Fatalf("result %s (%s), %d tokens", rec.Result, rec.Error, rec.OutputTokens)
 				}
@@ -780,7 +780,7 @@ func BenchmarkReadStream(b *testing.B) {
 			for b.Loop() {
 				rd.Reset(body)
 				rec := &Record{Start: time.Now()}
-				c.readStream(context.Background(), rec, rd)
+				c.readStream(context.Background(), rec, nil, rd)
 				if rec.Result != ResultSuccess {
 					b.Fatal(rec.Error)
 				}
@@ -810,7 +810,7 @@ func FuzzClientStream(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := &Record{Start: time.Now()}
-		c.readStream(context.Background(), rec, bytes.NewReader(body))
+		c.readStream(context.Background(), rec, nil, bytes.NewReader(body))
 		if !valid[rec.Result] {
 			t.Fatalf("result %q", rec.Result)
 		}

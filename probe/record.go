@@ -19,13 +19,18 @@ const (
 	ResultConnection Result = "connection"
 	ResultProtocol   Result = "protocol"
 	ResultCanceled   Result = "canceled"
+	// ResultInvalidOutput is a 200 whose answer is not what was asked for
+	// (AnswerSpec): a tool call of an unknown function or with arguments
+	// that are not JSON or violate its schema, no call where one was
+	// required, output that violates the json_schema. Never a success.
+	ResultInvalidOutput Result = "invalid_output"
 )
 
 // Results lists every Result, in a stable order, so that counters can be
 // initialised at zero for each class.
 var Results = []Result{
 	ResultSuccess, ResultHTTP4xx, ResultHTTP429, ResultHTTP5xx,
-	ResultTimeout, ResultConnection, ResultProtocol, ResultCanceled,
+	ResultTimeout, ResultConnection, ResultProtocol, ResultCanceled, ResultInvalidOutput,
 }
 
 // Record is one request, from just before its body was written to the end of
@@ -45,9 +50,11 @@ type Record struct {
 	// Start is taken just before the request is written.
 	Start time.Time `json:"start"`
 	// FirstToken is the arrival of the first chunk that carried output
-	// (content, reasoning content or completion text). Zero if none came.
+	// (content, reasoning content, completion text, or a tool call's name
+	// or arguments). Zero if none came.
 	FirstToken time.Time `json:"first_token,omitzero"`
-	// FirstAnswer is the first chunk carrying answer content (not reasoning).
+	// FirstAnswer is the first chunk carrying answer content or a tool
+	// call (not reasoning).
 	FirstAnswer time.Time `json:"first_answer,omitzero"`
 	// End is the end of the stream ([DONE] or body end) or of the body.
 	End time.Time `json:"end"`
@@ -74,7 +81,14 @@ type Record struct {
 	Result       Result `json:"result"`
 	Error        string `json:"error,omitempty"` // short, for logs and debug output; never a label
 	FinishReason string `json:"finish_reason,omitempty"`
-	Retries      int    `json:"retries,omitempty"`
+	// ToolCalls is the number of tool calls the answer made (checked when
+	// the request offered tools: see AnswerSpec).
+	ToolCalls int `json:"tool_calls,omitempty"`
+	// NoToolCall: the request offered tools under tool_choice auto (or
+	// unset) and the answer was text, calling none: a legitimate answer,
+	// counted apart.
+	NoToolCall bool `json:"no_tool_call,omitempty"`
+	Retries    int  `json:"retries,omitempty"`
 	// ConnRetries counts sends repeated because a reused keep-alive
 	// connection failed before any byte of the response arrived (the server
 	// had closed it): the server never answered them, so they are not

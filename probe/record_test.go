@@ -96,10 +96,10 @@ func TestResults(t *testing.T) {
 		}
 		seen[r] = true
 	}
-	if len(seen) != 8 || !seen[ResultSuccess] || !seen[ResultCanceled] {
+	if len(seen) != 9 || !seen[ResultSuccess] || !seen[ResultCanceled] || !seen[ResultInvalidOutput] {
 		t.Errorf("Results %v", Results)
 	}
-	if !(&Record{Result: ResultSuccess}).Success() || (&Record{Result: ResultTimeout}).Success() {
+	if !(&Record{Result: ResultSuccess}).Success() || (&Record{Result: ResultTimeout}).Success() || (&Record{Result: ResultInvalidOutput}).Success() {
 		t.Error("Success()")
 	}
 }

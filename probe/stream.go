@@ -19,9 +19,9 @@ import (
 // that reading a chunk does not allocate.
 
 // readGeneration reads a chat or completions response.
-func (c *Client) readGeneration(ctx context.Context, rec *Record, _ Request, body io.Reader, mediaType string) {
+func (c *Client) readGeneration(ctx context.Context, rec *Record, req Request, body io.Reader, mediaType string) {
 	if !c.ep.Stream {
-		c.readPlain(ctx, rec, body)
+		c.readPlain(ctx, rec, req.Answer, body)
 		return
 	}
 	if mediaType != "text/event-stream" {
@@ -29,7 +29,7 @@ func (c *Client) readGeneration(ctx context.Context, rec *Record, _ Request, bod
 		c.fail(rec, ResultProtocol, fmt.Errorf("expected text/event-stream, got %q", mediaType))
 		return
 	}
-	c.readStream(ctx, rec, body)
+	c.readStream(ctx, rec, req.Answer, body)
 }
 
 // chunk is the part of a streamed chunk we read. Text fields are kept raw:
@@ -40,7 +40,8 @@ type chunk struct {
 		Delta struct {
 			Content          json.RawMessage `json:"content"`
 			ReasoningContent json.RawMessage `json:"reasoning_content"`
-			Reasoning        json.RawMessage `json:"reasoning"` // some servers' name for it
+			Reasoning        json.RawMessage `json:"reasoning"`  // some servers' name for it
+			ToolCalls        json.RawMessage `json:"tool_calls"` // read by answer.addCalls
 		} `json:"delta"`
 		Text         json.RawMessage `json:"text"` // completions
 		FinishReason json.RawMessage `json:"finish_reason"`
@@ -88,6 +89,7 @@ func (ch *chunk) reset() {
 		c.Delta.Content = c.Delta.Content[:0]
 		c.Delta.ReasoningContent = c.Delta.ReasoningContent[:0]
 		c.Delta.Reasoning = c.Delta.Reasoning[:0]
+		c.Delta.ToolCalls = c.Delta.ToolCalls[:0]
 		c.Text = c.Text[:0]
 		c.FinishReason = c.FinishReason[:0]
 	}
@@ -150,7 +152,14 @@ func (d *chunkDecoder) decode(data []byte) error {
 
 var chunkPool = sync.Pool{New: func() any { return new(chunkDecoder) }}
 
-func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
+// nonEmptyArray reports whether raw is a JSON array with elements.
+func nonEmptyArray(raw json.RawMessage) bool {
+	return len(raw) > 2 && raw[0] == '['
+}
+
+// readStream reads a chat or completions stream; spec (nil: none) is what
+// the request asked of the answer, checked once the stream is complete.
+func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, body io.Reader) {
 	sse := NewSSEReader(body, maxEventBytes)
 	sse.now = c.now
 	dec := chunkPool.Get().(*chunkDecoder)
@@ -159,6 +168,10 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 	chunks := 0    // output-carrying chunks
 	lastUsage := 0 // completion tokens reported so far (continuous usage)
 	done := false
+	var ans *answer // what the answer holds, where it is checked or has tool calls
+	if spec != nil {
+		ans = newAnswer(spec)
+	}
 	for {
 		ev, err := sse.Next()
 		if err != nil {
@@ -200,6 +213,26 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 			cc := &ch.Choices[i]
 			if nonEmptyString(cc.Delta.Content) || nonEmptyString(cc.Text) {
 				output, answer = true, true
+				if ans != nil {
+					ans.addText(cc.Delta.Content)
+				}
+			}
+			if nonEmptyArray(cc.Delta.ToolCalls) {
+				// A tool call's name and argument fragments are the
+				// answer's output: they count for TTFT and ITL.
+				if ans == nil {
+					ans = newAnswer(nil)
+				}
+				got, err := ans.addCalls(cc.Delta.ToolCalls)
+				if err != nil {
+					rec.End = ev.At
+					c.fail(rec, ResultProtocol, fmt.Errorf("stream chunk %d: %w", chunks+1, err))
+					c.finishTokens(rec, chunks)
+					return
+				}
+				if got {
+					output, answer = true, true
+				}
 			}
 			if nonEmptyString(cc.Delta.ReasoningContent) || nonEmptyString(cc.Delta.Reasoning) {
 				output = true
@@ -257,6 +290,9 @@ func (c *Client) readStream(ctx context.Context, rec *Record, body io.Reader) {
 	if rec.Result == ResultSuccess && chunks == 0 {
 		c.fail(rec, ResultProtocol, errors.New("stream carried no output tokens"))
 	}
+	if rec.Result == ResultSuccess && ans != nil {
+		c.checkAnswer(rec, spec, ans)
+	}
 }
 
 func (c *Client) applyUsage(rec *Record, u *usage) {
@@ -286,8 +322,9 @@ func (c *Client) finishTokens(rec *Record, chunks int) {
 type plainResponse struct {
 	Choices []struct {
 		Message struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
+			Content          *string         `json:"content"`
+			ReasoningContent *string         `json:"reasoning_content"`
+			ToolCalls        json.RawMessage `json:"tool_calls"`
 		} `json:"message"`
 		Text         *string `json:"text"`
 		FinishReason string  `json:"finish_reason"`
@@ -297,7 +334,7 @@ type plainResponse struct {
 	Error   json.RawMessage `json:"error"`
 }
 
-func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
+func (c *Client) readPlain(ctx context.Context, rec *Record, spec *AnswerSpec, body io.Reader) {
 	b, err := io.ReadAll(body)
 	rec.End = c.now()
 	if err != nil {
@@ -330,4 +367,19 @@ func (c *Client) readPlain(ctx context.Context, rec *Record, body io.Reader) {
 		rec.ServerDecode = pr.Timings.decode()
 	}
 	rec.Result = ResultSuccess
+	msg := &pr.Choices[0].Message
+	if spec == nil && !nonEmptyArray(msg.ToolCalls) {
+		return
+	}
+	ans := newAnswer(spec)
+	if msg.Content != nil && ans.keepText {
+		ans.text = append(ans.text, *msg.Content...)
+	}
+	if nonEmptyArray(msg.ToolCalls) {
+		if _, err := ans.addCalls(msg.ToolCalls); err != nil {
+			c.fail(rec, ResultProtocol, err)
+			return
+		}
+	}
+	c.checkAnswer(rec, spec, ans)
 }
