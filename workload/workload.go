@@ -45,9 +45,10 @@ type Generator struct {
 	w    config.Workload
 	kind probe.Kind // "" fills the fields of every kind
 
-	entries []dataset.Entry // dataset or fixed prompt
-	synth   *synthetic      // input_tokens
-	images  []string        // data: URIs
+	entries []dataset.Entry   // dataset or fixed prompt
+	synth   *synthetic        // input_tokens
+	images  []string          // data: URIs
+	answer  *probe.AnswerSpec // tools and json_schema (tools.go); nil: none
 
 	mu  sync.Mutex
 	rng *rand.Rand // prompt choice and lengths; never nonces
@@ -96,6 +97,9 @@ func NewForKind(w *config.Workload, kind probe.Kind) (*Generator, error) {
 		return fail(err)
 	}
 	g.images = images
+	if g.answer, err = answerSpec(w, kind); err != nil {
+		return fail(err)
+	}
 	return g, nil
 }
 
@@ -134,6 +138,9 @@ func (g *Generator) Next() probe.Request {
 	}
 	if g.wants(config.KindVision) && len(g.images) > 0 {
 		req.Images = g.pickImages()
+	}
+	if g.wants(config.KindChat) || g.wants(config.KindVision) {
+		req.Answer = g.answer
 	}
 	if g.wants(config.KindEmbeddings) {
 		size := g.w.BatchSize
