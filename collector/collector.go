@@ -45,6 +45,7 @@ type Metrics struct {
 	inputTokens, outputTokens       *prometheus.CounterVec
 	cachedTokens, reasoningTokens   *prometheus.CounterVec
 	coldCacheHits                   *prometheus.CounterVec
+	toolCalls, noToolCall           *prometheus.CounterVec
 	retries                         *prometheus.CounterVec
 	connRetries                     *prometheus.CounterVec
 
@@ -102,7 +103,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			LagBuckets),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "requests_total",
-			Help: "Requests sent, by result: success, http_4xx, http_429, http_5xx, timeout, connection, protocol, canceled.",
+			Help: "Requests sent, by result: success, http_4xx, http_429, http_5xx, timeout, connection, protocol, canceled, invalid_output (a 200 whose tool call or JSON output failed its checks).",
 		}, append(slices.Clone(reqLabels), "result")),
 		inputTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "input_tokens_total",
@@ -123,6 +124,14 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		reasoningTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "reasoning_tokens_total",
 			Help: "Reasoning tokens the server reported (usage.completion_tokens_details.reasoning_tokens).",
+		}, reqLabels),
+		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "tool_calls_total",
+			Help: "Tool calls in successful answers: each of one of the offered functions, with arguments valid for its JSON Schema (answers that fail this are result invalid_output).",
+		}, reqLabels),
+		noToolCall: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "answers_without_tool_call_total",
+			Help: "Successful answers that called no tool although the request offered tools under tool_choice auto: a legitimate text answer, but where a probe's prompt is meant to make the model call, its rate against requests_total shows a model or parser that stopped calling.",
 		}, reqLabels),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "retries_total",
@@ -158,7 +167,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		}, []string{"target"}),
 	}
 	reg.MustRegister(m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag,
-		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.retries, m.connRetries,
+		m.requests, m.inputTokens, m.outputTokens, m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.toolCalls, m.noToolCall, m.retries, m.connRetries,
 		m.probeSuccess, m.probeLast, m.probeDuration, m.probeNext, m.skippedRuns, m.inFlight)
 	return m
 }
@@ -204,6 +213,12 @@ func (m *Metrics) Observe(rec *probe.Record) {
 	}
 	if rec.ReasoningTokens > 0 {
 		m.reasoningTokens.WithLabelValues(lv...).Add(float64(rec.ReasoningTokens))
+	}
+	if rec.ToolCalls > 0 {
+		m.toolCalls.WithLabelValues(lv...).Add(float64(rec.ToolCalls))
+	}
+	if rec.NoToolCall {
+		m.noToolCall.WithLabelValues(lv...).Inc()
 	}
 	m.e2e.WithLabelValues(lv...).Observe(rec.E2E().Seconds())
 	if d, ok := rec.TTFT(); ok {
@@ -259,7 +274,7 @@ func (m *Metrics) Delete(match prometheus.Labels) {
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.ttft, m.ttfa, m.itl, m.tpot, m.e2e, m.lag, m.requests, m.inputTokens, m.outputTokens,
-		m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.retries, m.connRetries, m.probeSuccess, m.probeLast, m.probeDuration,
+		m.cachedTokens, m.coldCacheHits, m.reasoningTokens, m.toolCalls, m.noToolCall, m.retries, m.connRetries, m.probeSuccess, m.probeLast, m.probeDuration,
 		m.probeNext, m.skippedRuns, m.inFlight} {
 		v.DeletePartialMatch(match)
 	}
