@@ -49,6 +49,7 @@ type reqState struct {
 	content   []byte // non-streamed answer
 	reasoning []byte // non-streamed reasoning
 	timer     *time.Timer
+	trace     SendTrace // the request's sends, when traced
 	pcg       rand.PCG
 	rng       *rand.Rand
 	hasher    blockHasher // the prompt's blocks, for the prefix cache
@@ -86,6 +87,9 @@ func (s *Server) putState(st *reqState) {
 	}
 	if cap(st.hasher.blocks) > maxPooledBuf/8 {
 		st.hasher.blocks = nil
+	}
+	if cap(st.trace.Due) > maxPooledBuf/8 {
+		st.trace.Due, st.trace.Sent = nil, nil
 	}
 	s.pool.Put(st)
 }
@@ -271,6 +275,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 
 	ctx := r.Context()
 	flush := flusher(w)
+	traced := g.stream && s.tracing(&st.trace, r.RemoteAddr, arrival)
 	var werr error
 	if g.stream {
 		h := w.Header()
@@ -362,6 +367,10 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		j.emit(end - pos)
 		if g.stream {
 			st.buf = g.appendTokenChunk(st.buf[:0], st.head, pos, end)
+			if traced {
+				st.trace.Due = append(st.trace.Due, deadline.UnixNano())
+				st.trace.Sent = append(st.trace.Sent, time.Now().UnixNano())
+			}
 			if _, werr = w.Write(st.buf); werr == nil {
 				werr = flush()
 			}
@@ -404,6 +413,9 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		return
 	}
 	s.st.completed.Add(1)
+	if traced {
+		s.traceSends(&st.trace)
+	}
 }
 
 // appendHead appends the response prefix shared by all chunks of a request:

@@ -39,6 +39,8 @@ type Server struct {
 	cache     *prefixCache // nil: off
 	cacheSeed maphash.Seed
 
+	traceSends func(*SendTrace) // nil: off (TraceSends)
+
 	st counters
 }
 
