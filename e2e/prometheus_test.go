@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/llmprobe/llmprobe/alerts"
+	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/dashboards"
 	"github.com/llmprobe/llmprobe/sim"
 )
@@ -38,12 +39,20 @@ import (
 // scrape target serves the GPU collector's golden exposition (two mock GPUs,
 // gpu/testdata/two_gpus.prom), so the GPU panels are checked against the
 // collector's real metric and label names.
+//
+// Two daemons run over the one config, with --shard 0/2 and 1/2: each
+// probes the targets whose name hashes to its index, so every target's
+// series come from exactly one of them, and no panel or rule may count a
+// target twice (checkShards).
 
 const (
 	testTarget = "sim"
-	testModel  = "sim-model"
-	testProbe  = "heartbeat"
-	testSoak   = "sweep"
+	// otherTarget hashes to the other shard than testTarget, so that both
+	// daemons have a target to probe.
+	otherTarget = "sim-b"
+	testModel   = "sim-model"
+	testProbe   = "heartbeat"
+	testSoak    = "sweep"
 	// testProcedure is a soak in procedure mode, run twice so that the
 	// "previous procedure" series exist too.
 	testProcedure = "stress"
@@ -52,13 +61,14 @@ const (
 // daemonConfig probes the simulator every second and defines a short sweep
 // (started through the API, not on a schedule, so that it runs once).
 const daemonConfig = `
-global: {probe_jitter: 0s, data_dir: %q}
+global: {probe_jitter: 0s, data_dir: %[1]q}
 targets:
-  - {name: sim, url: %q, model: sim-model, supports_min_tokens: true, metrics_interval: 200ms}
+  - {name: sim, url: %[2]q, model: sim-model, supports_min_tokens: true, metrics_interval: 200ms}
+  - {name: sim-b, url: %[3]q, model: sim-model, supports_min_tokens: true, metrics_interval: 200ms}
 workloads:
   - {name: short, prompt: "Say hello.", output_tokens: {num_tokens: 16}}
 probes:
-  - {name: heartbeat, targets: [sim], workload: short, schedule: "@every 1s", requests: 2,
+  - {name: heartbeat, targets: [sim, sim-b], workload: short, schedule: "@every 1s", requests: 2,
      slo: {ttft: 500ms, itl: 50ms, e2e: 5s}}
 soaks:
   - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 2, num_rates: 3,
@@ -79,7 +89,7 @@ scrape_configs:
     scrape_native_histograms: true
     always_scrape_classic_histograms: true
     static_configs:
-      - targets: [%q]
+      - targets: [%q, %q]
   - job_name: llmprobe-gpu-host
     static_configs:
       - targets: [%q]
@@ -272,21 +282,41 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "llmprobe.yaml")
-	cfg := fmt.Sprintf(daemonConfig, filepath.Join(dir, "data"), "http://"+simAddr.String())
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+	// The other shard's target has a simulator of its own, so that its
+	// probes take none of the two slots the procedure measures.
+	_, otherAddr, err := sim.Listen(ctx, "127.0.0.1:0", sim.Config{
+		Model: testModel, TTFT: 20 * time.Millisecond, ITL: 2 * time.Millisecond, OutputTokens: 16, Seed: 2,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	daemonAddr := freeAddr(t)
+
+	dir := t.TempDir()
+	// Two daemons, --shard 0/2 and 1/2, over one config (each its own data
+	// directory, as on two machines).
+	if config.HashMod(testTarget, 2) == config.HashMod(otherTarget, 2) {
+		t.Fatalf("%s and %s hash to one shard: the second daemon would probe nothing", testTarget, otherTarget)
+	}
+	var daemonAddrs [2]string
+	for i := range daemonAddrs {
+		cfg := fmt.Sprintf(daemonConfig, filepath.Join(dir, fmt.Sprintf("data-%d", i)), "http://"+simAddr.String(), "http://"+otherAddr.String())
+		f := filepath.Join(dir, fmt.Sprintf("llmprobe-%d.yaml", i))
+		if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		daemonAddrs[i] = freeAddr(t)
+		process(t, bin, "run", "--config.file="+f, "--web.listen-address="+daemonAddrs[i], fmt.Sprintf("--shard=%d/2", i),
+			"--no-collector.gpu", "--web.enable-unauthenticated-writes", "--log.level=info")
+	}
+	for _, a := range daemonAddrs {
+		waitFor(t, 15*time.Second, "the daemons to listen", func() bool {
+			code, _ := get(t, "http://"+a+"/-/healthy")
+			return code == 200
+		})
+	}
+	// The soaks' target is the test target's: they run on its shard's daemon.
+	daemonAddr := daemonAddrs[config.HashMod(testTarget, 2)]
 	daemonURL := "http://" + daemonAddr
-	process(t, bin, "run", "--config.file="+cfgFile, "--web.listen-address="+daemonAddr,
-		"--no-collector.gpu", "--web.enable-unauthenticated-writes", "--log.level=info")
-	waitFor(t, 15*time.Second, "the daemon to listen", func() bool {
-		code, _ := get(t, daemonURL+"/-/healthy")
-		return code == 200
-	})
 
 	// Prometheus, scraping the daemon every second with the rules loaded.
 	rulesFile, err := filepath.Abs(filepath.Join("..", "alerts", "llmprobe.rules.yml"))
@@ -303,7 +333,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		_, _ = w.Write(gpuPage)
 	}))
 	t.Cleanup(gpuHost.Close)
-	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(prometheusConfig, rulesFile, daemonAddr, strings.TrimPrefix(gpuHost.URL, "http://"))), 0o600); err != nil {
+	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(prometheusConfig, rulesFile, daemonAddrs[0], daemonAddrs[1], strings.TrimPrefix(gpuHost.URL, "http://"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	promAddr := freeAddr(t)
@@ -391,6 +421,9 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		t.Error("llmprobe_gpu_up exported with --no-collector.gpu")
 	}
 
+	t.Run("shards", func(t *testing.T) {
+		checkShards(t, promURL, at, daemonAddrs[:])
+	})
 	t.Run("panels", func(t *testing.T) {
 		checkPanels(t, promURL, at)
 	})
@@ -401,6 +434,75 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		checkRules(t, promURL, at)
 	})
 	t.Logf("end-to-end run took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// checkShards checks the split of the two daemons: every target's series
+// come from exactly one of them, the one its name hashes to, so no
+// aggregation over instances (every panel and rule sums or takes the max by
+// target) can count a target twice; and each daemon's /api/v1/status names
+// its shard.
+func checkShards(t *testing.T, promURL string, at time.Time, daemons []string) {
+	for i, a := range daemons {
+		_, body := get(t, "http://"+a+"/api/v1/status")
+		var st struct {
+			Shard string `json:"shard"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil || st.Shard != fmt.Sprintf("%d/2", i) {
+			t.Errorf("daemon %d: /api/v1/status shard %q (%v)", i, st.Shard, err)
+		}
+	}
+	r, err := promQuery(promURL, `group by (target, instance) ({__name__=~"llmprobe_.+", target!=""})`, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := map[string][]string{} // target -> instances
+	for _, raw := range r.Data.Result {
+		var s struct {
+			Metric map[string]string `json:"metric"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		from[s.Metric["target"]] = append(from[s.Metric["target"]], s.Metric["instance"])
+	}
+	for _, tg := range []string{testTarget, otherTarget} {
+		want := daemons[config.HashMod(tg, 2)]
+		if got := from[tg]; len(got) != 1 || got[0] != want {
+			t.Errorf("target %s: series from %v, want only from its shard's daemon %s", tg, got, want)
+		}
+	}
+	if len(from) != 2 {
+		var got []string
+		for tg := range from {
+			got = append(got, tg)
+		}
+		t.Errorf("series of targets %v, want %s and %s", got, testTarget, otherTarget)
+	}
+}
+
+// twice returns the first series of a query's result that two daemons
+// both returned (the same labels but instance), "" when none did.
+func twice(r apiResult) string {
+	seen := map[string]string{}
+	for _, raw := range r.Data.Result {
+		var s struct {
+			Metric map[string]string `json:"metric"`
+		}
+		if json.Unmarshal(raw, &s) != nil {
+			continue
+		}
+		inst, ok := s.Metric["instance"]
+		if !ok || s.Metric["job"] != "llmprobe" {
+			continue // aggregated away, or not a daemon's (the GPU host)
+		}
+		delete(s.Metric, "instance")
+		b, _ := json.Marshal(s.Metric) // sorted keys
+		if prev, dup := seen[string(b)]; dup && prev != inst {
+			return string(b)
+		}
+		seen[string(b)] = inst
+	}
+	return ""
 }
 
 // runSoak starts a soak through the API.
@@ -453,8 +555,13 @@ func checkPanels(t *testing.T, promURL string, at time.Time) {
 				t.Errorf("%s (%s): warnings %v\n%s", q, pass.name, r.Warnings, expr)
 			case r.empty():
 				t.Errorf("%s (%s): no data (its data comes from the %s)\n%s", q, pass.name, q.Needs, expr)
-			case pass.name == "All":
-				withData[q.Needs]++
+			default:
+				if dup := twice(r); dup != "" {
+					t.Errorf("%s (%s): %s comes from both daemons\n%s", q, pass.name, dup, expr)
+				}
+				if pass.name == "All" {
+					withData[q.Needs]++
+				}
 			}
 		}
 	}
