@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -150,6 +149,8 @@ type stepRun struct {
 	haltWhy  atomic.Value // string
 
 	sat *saturationTest // nil unless spec.saturation
+
+	arrivals schedule // rate steps: set by openLoop before any request starts
 }
 
 func (st *stepRun) stopStep(why string) {
@@ -195,8 +196,9 @@ func (r *Runner) Run(ctx context.Context) *Result {
 
 	switch o.Mode {
 	case ModeRate:
-		r.setSteps(len(o.Rates))
-		for i, rate := range o.Rates {
+		rates := r.stepRates() // a ramp is one step
+		r.setSteps(len(rates))
+		for i, rate := range rates {
 			spec := stepSpec{index: i + 1, kind: StepRate, rate: rate}
 			if i == 0 {
 				spec.warmup = o.Warmup
@@ -220,6 +222,8 @@ func (r *Runner) Run(ctx context.Context) *Result {
 		}
 	case ModeSweep:
 		r.sweep(ctx, res, add, interrupted)
+	case ModeTrace:
+		r.runTrace(ctx, res, add, interrupted)
 	}
 
 	res.Ended = time.Now()
@@ -430,7 +434,7 @@ func (r *Runner) runStep(ctx context.Context, spec stepSpec) (*Step, *stepRun) {
 	s.DrainS = s.End.Sub(arrivalsEnd).Seconds()
 	s.Summary = st.agg.summary(s.End.Sub(s.Start))
 	s.ArrivalRate, s.AchievedRate = st.agg.rates()
-	if spec.kind == StepRate && o.Arrival == ArrivalConstant && s.Summary.Requests+s.Summary.Dropped >= 2 {
+	if spec.kind == StepRate && o.exactRate() && s.Summary.Requests+s.Summary.Dropped >= 2 {
 		s.ArrivalRate = spec.rate
 	}
 	if why, ok := st.haltWhy.Load().(string); ok {
@@ -471,8 +475,7 @@ func (r *Runner) monitor(st *stepRun, done <-chan struct{}) {
 // arrivals end.
 func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 	o := &r.o
-	rate := st.spec.rate
-	rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(st.spec.index)+0x9e3779b9))
+	st.arrivals = r.newSchedule(st)
 	t0 := st.start.Add(-st.spec.warmup)
 	var end time.Time
 	if o.Duration > 0 {
@@ -503,16 +506,12 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 			return true
 		}
 	}
-	off := 0.0 // seconds since t0
-	for i := 0; ; i++ {
-		if i > 0 {
-			if o.Arrival == ArrivalPoisson {
-				off += rng.ExpFloat64() / rate
-			} else {
-				off = float64(i) / rate // from i, so rounding never accumulates
-			}
+	for {
+		a, ok := st.arrivals.next()
+		if !ok {
+			return time.Now() // a trace's last request is out
 		}
-		sched := t0.Add(time.Duration(off * float64(time.Second)))
+		sched := t0.Add(a.off)
 		warm := sched.Before(st.start)
 		if !end.IsZero() && !sched.Before(end) {
 			// the window is the step's whole duration, not up to its last arrival
@@ -524,7 +523,12 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 		if !warm && o.NumRequests > 0 && st.measured.Load() >= int64(o.NumRequests) {
 			return time.Now()
 		}
-		req := r.reqs.Next() // before sleeping, so it adds no lag
+		var req probe.Request // before sleeping, so it adds no lag
+		if a.req != nil {
+			req = *a.req // a trace's
+		} else {
+			req = r.reqs.Next()
+		}
 		if !wait(sched) {
 			return time.Now()
 		}
@@ -631,7 +635,7 @@ func (r *Runner) drop(st *stepRun, sched time.Time, warm bool) {
 	} else {
 		st.agg.addDropped(sched)
 	}
-	r.sink(&Entry{Step: st.spec.index, Phase: phase, Scheduled: sched, Result: ResultDropped})
+	r.sink(st.offered(&Entry{Step: st.spec.index, Phase: phase, Scheduled: sched, Result: ResultDropped}))
 }
 
 // unmendable reports whether a failure says the endpoint cannot serve this
@@ -677,7 +681,7 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 	if r.h.Record != nil {
 		r.h.Record(rec, interrupted)
 	}
-	r.sink(entryOf(st.spec.index, rec, cut, interrupted))
+	r.sink(st.offered(entryOf(st.spec.index, rec, cut, interrupted)))
 	if !warm {
 		st.agg.add(rec, interrupted, cut)
 		if st.sat != nil && !interrupted {
@@ -733,11 +737,13 @@ func (r *Runner) context() Context {
 	}
 	switch o.Mode {
 	case ModeRate:
-		c.Arrival, c.Rates = o.Arrival, o.Rates
+		c.Arrival, c.Burstiness, c.Rates, c.Ramp = o.Arrival, o.Burstiness, o.Rates, r.rampInfo()
 	case ModeThroughput:
 		c.VUs = o.VUs
 	case ModeSweep:
-		c.Arrival, c.MaxVUs, c.NumRates = o.Arrival, o.MaxVUs, o.NumRates
+		c.Arrival, c.Burstiness, c.MaxVUs, c.NumRates = o.Arrival, o.Burstiness, o.MaxVUs, o.NumRates
+	case ModeTrace:
+		c.Trace = o.Trace.info()
 	}
 	if d := o.drainFor(o.Duration); d > 0 {
 		c.DrainS = d.Seconds()

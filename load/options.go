@@ -1,6 +1,7 @@
 // Package load runs load against one endpoint: open-loop arrivals at fixed
-// rates (constant or Poisson spacing), closed-loop virtual users, and a sweep
-// that finds the maximum throughput and then scans rates up to it. Every mode
+// rates (constant, Poisson or gamma spacing) or along a ramp, a replayed
+// request trace, closed-loop virtual users, and a sweep that finds the
+// maximum throughput and then scans rates up to it. Every mode
 // uses the same client and produces the same probe.Records; a run's Result
 // holds its summaries, computed from those Records.
 //
@@ -30,12 +31,18 @@ const (
 	ModeRate       = "rate"
 	ModeThroughput = "throughput"
 	ModeSweep      = "sweep"
+	// ModeTrace replays Options.Trace open loop: one step of kind rate
+	// whose arrivals are the trace's (trace.go).
+	ModeTrace = "trace"
 )
 
 // Arrival processes (Options.Arrival).
 const (
 	ArrivalConstant = "constant"
 	ArrivalPoisson  = "poisson"
+	// ArrivalGamma draws gaps from a gamma distribution of shape
+	// Options.Burstiness and mean 1/rate (arrivals.go).
+	ArrivalGamma = "gamma"
 )
 
 // Phases a Record carries (Record.Phase) besides the run's own phase.
@@ -79,7 +86,15 @@ const (
 // Options configure a run.
 type Options struct {
 	Mode    string
-	Arrival string // rate and sweep: constant (default) or poisson
+	Arrival string // rate and sweep: constant (default), poisson or gamma
+	// Burstiness is the shape of gamma arrivals (vLLM's --burstiness): 1
+	// is Poisson, below 1 burstier, above 1 more regular. Gamma only.
+	Burstiness float64
+	// Ramp (rate mode, instead of Rates) moves the offered rate from its
+	// start to its end rate over the step (arrivals.go).
+	Ramp *Ramp
+	// Trace (trace mode) is the trace replayed (trace.go).
+	Trace *Trace
 
 	Rates    []float64 // rate mode: requests/s, each offered for Duration
 	VUs      int       // throughput mode: closed-loop virtual users
@@ -200,7 +215,7 @@ func (o Options) withDefaults() (Options, error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch o.Mode {
 	case ModeRate:
-		if len(o.Rates) == 0 {
+		if len(o.Rates) == 0 && o.Ramp == nil {
 			bad("rate mode needs at least one rate")
 		}
 		for _, r := range o.Rates {
@@ -225,16 +240,18 @@ func (o Options) withDefaults() (Options, error) {
 		if o.Duration <= 0 {
 			bad("sweep mode needs a duration")
 		}
+	case ModeTrace:
 	default:
-		bad("unknown mode %q (want rate, throughput or sweep)", o.Mode)
+		bad("unknown mode %q (want rate, throughput, sweep or trace)", o.Mode)
 	}
-	if o.Arrival != ArrivalConstant && o.Arrival != ArrivalPoisson {
-		bad("unknown arrival %q (want constant or poisson)", o.Arrival)
+	if o.Arrival != ArrivalConstant && o.Arrival != ArrivalPoisson && o.Arrival != ArrivalGamma {
+		bad("unknown arrival %q (want constant, poisson or gamma)", o.Arrival)
 	}
+	errs = append(errs, o.checkArrivals()...)
 	if o.Duration < 0 || o.Warmup < 0 || o.Drain < 0 {
 		bad("durations must not be negative")
 	}
-	if o.Duration == 0 && o.NumRequests <= 0 {
+	if o.Duration == 0 && o.NumRequests <= 0 && o.Mode != ModeTrace {
 		bad("set a duration or a number of requests")
 	}
 	if o.MaxInFlight < 1 {

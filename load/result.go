@@ -107,7 +107,10 @@ func (r *Result) Success(errRatio float64) bool {
 type Context struct {
 	Mode           string       `json:"mode"`
 	Arrival        string       `json:"arrival,omitempty"`
+	Burstiness     float64      `json:"burstiness,omitempty"` // gamma arrivals' shape
 	Rates          []float64    `json:"rates,omitempty"`
+	Ramp           *RampInfo    `json:"ramp,omitempty"`  // rate mode, instead of rates
+	Trace          *TraceInfo   `json:"trace,omitempty"` // trace mode
 	VUs            int          `json:"vus,omitempty"`
 	MaxVUs         int          `json:"max_vus,omitempty"`
 	NumRates       int          `json:"num_rates,omitempty"`
@@ -188,6 +191,7 @@ type Entry struct {
 	E2EMS        float64   `json:"e2e_ms,omitempty"`
 	InputTokens  int       `json:"input_tokens,omitempty"`
 	OutputTokens int       `json:"output_tokens,omitempty"`
+	OfferedRate  float64   `json:"offered_rate,omitempty"` // a ramp's rate at the scheduled time (req/s)
 	Result       string    `json:"result"`
 	HTTPStatus   int       `json:"http_status,omitempty"`
 	Error        string    `json:"error,omitempty"`
