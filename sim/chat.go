@@ -25,6 +25,10 @@ type chatRequest struct {
 	MaxTokens           *int           `json:"max_tokens"`
 	MaxCompletionTokens *int           `json:"max_completion_tokens"`
 	MinTokens           *int           `json:"min_tokens"`
+	// Tool calls and structured output (tools.go).
+	Tools          []chatTool      `json:"tools"`
+	ToolChoice     json.RawMessage `json:"tool_choice"`
+	ResponseFormat *responseFormat `json:"response_format"`
 }
 
 type chatMessage struct {
@@ -80,6 +84,10 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		n:         n,
 		reasoning: min(s.cfg.Reasoning, n),
 		finish:    finish,
+	}
+	if err := s.planTools(&req, &g, maxTokens); err != nil {
+		s.badRequest(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	if bh != nil {
 		g.prompt += ChatTemplateTokens

@@ -29,6 +29,7 @@ type genRequest struct {
 	n               int      // output tokens
 	reasoning       int      // leading output tokens that are reasoning (<= n)
 	finish          string
+	tool            *toolAnswer // a tool call or JSON document (tools.go); nil: text
 }
 
 type fault uint8
@@ -455,6 +456,9 @@ func (g *genRequest) appendRoleChunk(b, head []byte) []byte {
 
 // appendTokenChunk appends the chunk carrying output tokens [from, to).
 func (g *genRequest) appendTokenChunk(b, head []byte, from, to int) []byte {
+	if g.tool != nil && from >= g.reasoning {
+		return g.appendToolChunk(b, head, from, to)
+	}
 	b = append(b, head...)
 	b = g.appendChunkUsage(b, to)
 	switch {
@@ -484,7 +488,7 @@ func (g *genRequest) appendEnd(b, head []byte) []byte {
 	b = append(b, head...)
 	b = g.appendChunkUsage(b, g.n)
 	b = append(b, `,"choices":[{"index":0,"finish_reason":"`...)
-	b = append(b, g.finish...)
+	b = append(b, g.apiFinish()...)
 	if g.kind.chat {
 		b = append(b, `","delta":{}}]}`+"\n\n"...)
 	} else {
@@ -500,6 +504,9 @@ func (g *genRequest) appendEnd(b, head []byte) []byte {
 
 // appendFull appends a non-streamed response.
 func (g *genRequest) appendFull(b, head, reasoning, content []byte) []byte {
+	if g.tool != nil {
+		return g.appendToolFull(b, head, reasoning)
+	}
 	b = append(b, head...)
 	b = appendUsage(b, g.prompt, g.cached, g.n, g.reasoning)
 	b = append(b, `,"choices":[{"index":0,"finish_reason":"`...)

@@ -33,6 +33,13 @@
 // image's size: data: URIs must hold base64 PNG or JPEG data, other URLs are
 // accepted and never fetched.
 //
+// A chat request with tools (tool_choice not none) is answered with a tool
+// call of its first or named function, arguments generated for the
+// function's schema and streamed in fragments as vLLM streams them; one
+// with response_format json_schema with a JSON document valid for the
+// schema (see tools.go, and Faults.ToolCallMalformed and the two after it
+// for broken ones).
+//
 // Embeddings and rerank requests ("pooling" requests) are queued like
 // generation requests and answered in one body TTFT after they get a slot.
 // An embedding is a deterministic unit vector drawn from a hash of its
@@ -169,6 +176,16 @@ type Faults struct {
 	// decode slot is held meanwhile. Non-streamed requests stall as far
 	// into generation, without a response.
 	Stall float64
+	// ToolCallMalformed, ToolCallUnknown and ToolCallSchema break a share
+	// of the answers that call a tool (tools.go): arguments that are not
+	// JSON (the closing brace cut), a function name not among the tools,
+	// arguments that violate the function's schema (a required property
+	// left out, else a property of the wrong type). Malformed and Schema
+	// break a json_schema answer's document the same way. Drawn per
+	// answer like the first four, the first in field order applying.
+	ToolCallMalformed float64
+	ToolCallUnknown   float64
+	ToolCallSchema    float64
 
 	// SlowdownPerMinute makes latency drift upwards: a request's TTFT and
 	// ITL are multiplied by 1 + SlowdownPerMinute × the minutes since the
@@ -249,6 +266,9 @@ func (c Config) Validate() error {
 		{"HTTP500", c.Faults.HTTP500},
 		{"Disconnect", c.Faults.Disconnect},
 		{"Stall", c.Faults.Stall},
+		{"ToolCallMalformed", c.Faults.ToolCallMalformed},
+		{"ToolCallUnknown", c.Faults.ToolCallUnknown},
+		{"ToolCallSchema", c.Faults.ToolCallSchema},
 	} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("sim: Faults.%s must be between 0 and 1, got %v", f.name, f.v)
