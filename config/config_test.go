@@ -370,7 +370,7 @@ func TestLoadErrors(t *testing.T) {
 			"llmprobe.yaml:6: soaks[0].mode: required\n" +
 				"llmprobe.yaml:6: soaks[0].duration: required"},
 		{"invalid mode", base + "soaks:\n  - {name: s, targets: [a], workload: w, mode: ramp, duration: 1m}\n",
-			`llmprobe.yaml:6: soaks[0].mode: invalid mode "ramp" (want rate, throughput, sweep or procedure)`},
+			`llmprobe.yaml:6: soaks[0].mode: invalid mode "ramp" (want rate, throughput, sweep, procedure or trace)`},
 		{"rate mode", base + "soaks:\n  - name: s\n    targets: [a]\n    workload: w\n    mode: rate\n    vus: 4\n    num_rates: 3\n    duration: 1m\n",
 			"llmprobe.yaml:6: soaks[0].rates: required\n" +
 				"llmprobe.yaml:10: soaks[0].vus: only used in throughput mode\n" +
@@ -385,7 +385,7 @@ func TestLoadErrors(t *testing.T) {
 		{"vus above max_in_flight", base + "soaks:\n  - {name: s, targets: [a], workload: w, mode: throughput, vus: 100, max_in_flight: 10, duration: 1m}\n",
 			`llmprobe.yaml:6: soaks[0].vus: must be between 1 and 10`},
 		{"sweep limits", base + "soaks:\n  - {name: s, targets: [a], workload: w, mode: sweep, num_rates: 51, max_vus: 0, arrival: burst, duration: 1m}\n",
-			"llmprobe.yaml:6: soaks[0].arrival: invalid arrival \"burst\" (want constant or poisson)\n" +
+			"llmprobe.yaml:6: soaks[0].arrival: invalid arrival \"burst\" (want constant, poisson or gamma)\n" +
 				"llmprobe.yaml:6: soaks[0].max_vus: must be between 1 and 1024\n" +
 				"llmprobe.yaml:6: soaks[0].num_rates: must be between 1 and 50"},
 		{"soak ratios", base + "soaks:\n  - {name: s, targets: [a], workload: w, mode: sweep, duration: 0s, stop_error_ratio: 0, schedule: 'daily'}\n",

@@ -147,6 +147,9 @@ func (sk *Soak) LoadOptions(t *Target, w *Workload, phase string) load.Options {
 	return load.Options{
 		Mode:           sk.Mode,
 		Arrival:        sk.Arrival,
+		Burstiness:     sk.Burstiness,
+		Ramp:           sk.Ramp.loadRamp(),
+		Trace:          sk.loadTrace(), // its Requests are the caller's (workload.NewTrace)
 		Rates:          sk.Rates,
 		VUs:            sk.VUs,
 		MaxVUs:         sk.MaxVUs,

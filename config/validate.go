@@ -30,8 +30,8 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
 
 var (
 	kinds    = []string{string(KindChat), string(KindCompletions), string(KindVision), string(KindEmbeddings), string(KindRerank)}
-	modes    = []string{ModeRate, ModeThroughput, ModeSweep, ModeProcedure}
-	arrivals = []string{ArrivalConstant, ArrivalPoisson}
+	modes    = []string{ModeRate, ModeThroughput, ModeSweep, ModeProcedure, ModeTrace}
+	arrivals = []string{ArrivalConstant, ArrivalPoisson, ArrivalGamma}
 	caches   = []string{PrefixCacheCold, PrefixCacheWarm}
 )
 
@@ -88,6 +88,7 @@ func (l *loader) validate(c *Config) {
 		l.checkName(p, s.Name, runs)
 		l.checkRefs(p, s.Targets, s.Workload, targets, workloads)
 		l.checkKinds(p, s.Targets, s.Workload, c)
+		l.checkTraceRun(p, s, c)
 		if s.Schedule != "" {
 			l.checkSchedule(p+".schedule", s.Schedule)
 		}
@@ -655,7 +656,7 @@ func (l *loader) validateSoak(s *Soak, p string) {
 	}
 	switch s.Mode {
 	case ModeRate:
-		l.required(p+".rates", len(s.Rates) == 0)
+		l.required(p+".rates", len(s.Rates) == 0 && s.Ramp == nil) // a ramp replaces them
 		only(vus, "vus", "throughput mode")
 		only(maxVUs, "max_vus", "sweep mode")
 		only(numRates, "num_rates", "sweep mode")
@@ -668,6 +669,17 @@ func (l *loader) validateSoak(s *Soak, p string) {
 	case ModeSweep:
 		only(rates, "rates", "rate mode")
 		only(vus, "vus", "throughput mode")
+	case ModeTrace:
+		// The trace's times are the arrivals, its window and speed the length.
+		for _, f := range []struct {
+			set   bool
+			field string
+		}{{rates, "rates"}, {vus, "vus"}, {maxVUs, "max_vus"}, {numRates, "num_rates"}, {arrival, "arrival"},
+			{l.has(p+".duration", s.Duration != 0), "duration"}, {l.has(p+".warmup", s.Warmup != 0), "warmup"}} {
+			if f.set {
+				l.errorf(p+"."+f.field, "not used in trace mode: the trace's times are the arrivals (trace.speed, trace.start and trace.end shape the replay)")
+			}
+		}
 	case ModeProcedure:
 		// Every step's load is derived from the earlier steps' results.
 		const derived = "not used in procedure mode: each step's load is derived from the earlier steps (set it under procedure:)"
@@ -705,7 +717,7 @@ func (l *loader) validateSoak(s *Soak, p string) {
 
 	if s.Mode == ModeProcedure {
 		l.validateProcedure(&s.Procedure, p+".procedure", inFlight)
-	} else {
+	} else if s.Mode != ModeTrace { // a trace's window sets its length
 		l.required(p+".duration", s.Duration == 0 && !l.has(p+".duration", false))
 		l.positive(p+".duration", s.Duration)
 	}
