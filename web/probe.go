@@ -58,6 +58,9 @@ func probeHandler(d *daemon.Daemon, logger *slog.Logger, offset time.Duration) h
 				if rec.ColdCacheHit {
 					fmt.Fprintf(w, "cold request served from the server's prefix cache: cached_tokens=%d of %d input tokens\n", rec.CachedTokens, rec.InputTokens)
 				}
+				if rec.Result == probe.ResultInvalidOutput {
+					fmt.Fprintf(w, "invalid output: the server answered 200, but not what was asked for: %s\n", rec.Error)
+				}
 			}
 			fmt.Fprintf(w, "\nprobe success: %v %s\n", res.Success, res.Reason)
 			return
@@ -94,6 +97,9 @@ func writeDebug(w io.Writer, c *probe.Client, rec *probe.Record) {
 		rec.E2E().Round(time.Microsecond), len(rec.Chunks), rec.InputTokens, rec.OutputTokens, rec.UsageReported, rec.CachedTokens, rec.FinishReason)
 	if rec.ServerPrefill > 0 {
 		fmt.Fprintf(w, " server_prefill=%s server_decode=%s", rec.ServerPrefill, rec.ServerDecode)
+	}
+	if rec.ToolCalls > 0 || rec.NoToolCall {
+		fmt.Fprintf(w, " tool_calls=%d", rec.ToolCalls)
 	}
 	if rec.Error != "" {
 		fmt.Fprintf(w, " error=%q", rec.Error)
