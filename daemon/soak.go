@@ -307,6 +307,10 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	}
 
 	o := j.soak.LoadOptions(&j.target, &j.work, PhaseSoak)
+	if err := withTraceRequests(j, &o); err != nil {
+		log.Error("invalid soak", "err", err) // config validation should prevent it
+		return
+	}
 	started := time.Now()
 	watch := s.server.Load()
 	res, err := s.runLoad(ctx, j, o, log,
