@@ -115,15 +115,9 @@ func Quantile(sorted []float64, q float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
-	if q <= 0 {
-		return sorted[0]
-	}
-	if q >= 1 {
-		return sorted[n-1]
-	}
-	pos := q * float64(n-1)
+	pos := min(max(q, 0), 1) * float64(n-1)
 	lo := int(pos)
-	if lo+1 >= n {
+	if lo >= n-1 {
 		return sorted[n-1]
 	}
 	f := pos - float64(lo)

@@ -81,8 +81,14 @@ func TestT975(t *testing.T) {
 	for _, c := range []struct {
 		df   int
 		want float64
-	}{{1, 12.706}, {10, 2.228}, {30, 2.042}, {40, 2.021}, {60, 2.000}, {120, 1.980}, {100000, 1.960}} {
-		if got := T975(c.df); math.Abs(got-c.want) > 0.0015 {
+	}{{1, 12.706}, {10, 2.228}, {30, 2.042}, {31, 2.039513}, {35, 2.030108}, {40, 2.021075}, {60, 2.000298}, {120, 1.979930}, {1000, 1.962339}, {100000, 1.959988}} {
+		// Exact quantiles to 6 digits past 30: the expansion's every term
+		// counts at that precision.
+		tol := 0.0005
+		if c.df > 30 {
+			tol = 2e-6
+		}
+		if got := T975(c.df); math.Abs(got-c.want) > tol {
 			t.Errorf("T975(%d) = %.4f, want %.3f", c.df, got, c.want)
 		}
 	}
@@ -98,7 +104,56 @@ func TestQuantile(t *testing.T) {
 			t.Errorf("Quantile(%v) = %v, want %v", c.q, got, c.want)
 		}
 	}
+	if got := Quantile(v, -1); got != 10 {
+		t.Errorf("Quantile(-1) = %v, want the minimum", got)
+	}
+	if got := Quantile(v, 2); got != 40 {
+		t.Errorf("Quantile(2) = %v, want the maximum", got)
+	}
+	if got := Quantile([]float64{7}, 0.5); got != 7 {
+		t.Errorf("Quantile of one value = %v", got)
+	}
 	if !math.IsNaN(Quantile(nil, 0.5)) {
 		t.Error("Quantile of nothing must be NaN")
+	}
+}
+
+// Three points are the fewest with an interval; two have none, and a trend
+// needs the whole interval on one side of 0.
+func TestTrendBoundaries(t *testing.T) {
+	three := Fit([]float64{0, 1, 2}, []float64{0, 1, 2.5})
+	if math.IsInf(three.SlopeLo, 0) || math.IsInf(three.SlopeHi, 0) || three.SlopeLo >= three.Slope {
+		t.Fatalf("three points: %+v, want a finite interval around the slope", three)
+	}
+	exact := Fit([]float64{0, 1, 2}, []float64{0, 1, 2})
+	if !exact.Rising() {
+		t.Errorf("an exact rising line of three points: %+v not rising", exact)
+	}
+	if down := Fit([]float64{0, 1, 2}, []float64{2, 1, 0}); !down.Falling() || down.Rising() {
+		t.Errorf("an exact falling line of three points: %+v", down)
+	}
+	two := Fit([]float64{0, 1}, []float64{0, 5})
+	if !math.IsInf(two.SlopeLo, -1) || !math.IsInf(two.SlopeHi, 1) {
+		t.Errorf("two points: interval [%v, %v], want (-Inf, +Inf)", two.SlopeLo, two.SlopeHi)
+	}
+	for _, c := range []struct {
+		l               Line
+		rising, falling bool
+	}{
+		{Line{N: 5, SlopeLo: 0, SlopeHi: 1}, false, false},
+		{Line{N: 5, SlopeLo: -1, SlopeHi: 0}, false, false},
+		{Line{N: 5, SlopeLo: 1e-12, SlopeHi: 1}, true, false},
+		{Line{N: 5, SlopeLo: -1, SlopeHi: -1e-12}, false, true},
+		{Line{N: 2, SlopeLo: 1, SlopeHi: 2}, false, false},
+		{Line{N: 2, SlopeLo: -2, SlopeHi: -1}, false, false},
+		{Line{N: 3, SlopeLo: 1, SlopeHi: 2}, true, false},
+		{Line{N: 3, SlopeLo: -2, SlopeHi: -1}, false, true},
+	} {
+		if c.l.Rising() != c.rising || c.l.Falling() != c.falling {
+			t.Errorf("%+v: Rising %v Falling %v, want %v %v", c.l, c.l.Rising(), c.l.Falling(), c.rising, c.falling)
+		}
+	}
+	if at := (Line{Slope: 2, Intercept: 1}).At(3); at != 7 {
+		t.Errorf("At(3) = %v, want 7", at)
 	}
 }
