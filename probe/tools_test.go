@@ -577,3 +577,44 @@ func TestToolCallAllocs(t *testing.T) {
 		t.Errorf("%.3f allocations per chunk without tools", perChunk)
 	}
 }
+
+// FuzzToolCallStream feeds any body to the stream reader of a request
+// with tools and a json_schema: it must not panic, and a checked answer is
+// a success only with its calls counted and nothing else wrong.
+func FuzzToolCallStream(f *testing.F) {
+	body, err := os.ReadFile("testdata/toolcalls/vllm-hermes-stream.sse")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body)
+	f.Add([]byte(toolStream("tool_calls", callDeltas("get_time", `{"zone":"UTC"}`)...)))
+	f.Add([]byte(toolStream("stop", textDeltas(`<tool_call>{"name":"get_time","arguments":{}}</tool_call>`)...)))
+	f.Add([]byte(toolStream("tool_calls", `"tool_calls":[{"index":3,"function":{"name":"get_time","arguments":{"zone":1}}}]`)))
+	raw, err := os.ReadFile("testdata/toolcalls/tools.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	tools, err := ParseTools(raw)
+	if err != nil {
+		f.Fatal(err)
+	}
+	schema, err := ParseJSONSchema([]byte(personSchema), "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	spec := &AnswerSpec{Tools: tools, Schema: schema}
+	c := NewClient(Endpoint{Stream: true})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := &Record{Start: time.Now()}
+		c.readStream(context.Background(), rec, spec, bytes.NewReader(body))
+		if (rec.Result == ResultSuccess) != (rec.Error == "") {
+			t.Fatalf("result %s with error %q", rec.Result, rec.Error)
+		}
+		if rec.Result == ResultSuccess && rec.NoToolCall != (rec.ToolCalls == 0) {
+			t.Fatalf("success with %d tool calls, no_tool_call %v", rec.ToolCalls, rec.NoToolCall)
+		}
+		if rec.ToolCalls > maxToolCalls || rec.ToolCalls < 0 {
+			t.Fatalf("%d tool calls", rec.ToolCalls)
+		}
+	})
+}
