@@ -1,10 +1,14 @@
 package sim
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // epoch is the simulated engine between two restarts: its decode slots, its
@@ -18,6 +22,10 @@ type epoch struct {
 
 	cut     chan struct{} // closed when the epoch ends (restart or Close)
 	cutOnce sync.Once
+	// ctx ends with the epoch too: the send clock's sleepers wake on it
+	// (context.AfterFunc) instead of selecting on cut at every chunk.
+	ctx       context.Context
+	cancelCtx context.CancelFunc
 
 	running, waiting atomic.Int64 // requests holding a slot (leaked ones included), queued
 	kvTokens         atomic.Int64 // prompt and generated tokens of the running requests
@@ -27,12 +35,18 @@ type epoch struct {
 
 func (s *Server) newEpoch(start time.Time) *epoch {
 	ep := &epoch{start: start, lim: newLimiter(s.cfg.MaxConcurrency, s.cfg.MaxQueue), cut: make(chan struct{})}
+	ep.ctx, ep.cancelCtx = context.WithCancel(context.Background())
 	ep.m = newEngineMetrics(s.cfg.Model, ep, s.cfg.KVCacheTokens)
 	return ep
 }
 
 // end cuts every request of the epoch short.
-func (ep *epoch) end() { ep.cutOnce.Do(func() { close(ep.cut) }) }
+func (ep *epoch) end() {
+	ep.cutOnce.Do(func() {
+		close(ep.cut)
+		ep.cancelCtx()
+	})
+}
 
 // epoch returns the current epoch.
 func (s *Server) epoch() *epoch { return s.ep.Load() }
@@ -72,9 +86,10 @@ func (s *Server) scheduleRestart() {
 	})
 }
 
-// serveMetrics answers GET /metrics with the current epoch's registry.
+// serveMetrics answers GET /metrics with the current epoch's registry and
+// the simulator's own metrics.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	s.epoch().m.handler.ServeHTTP(w, r)
+	promhttp.HandlerFor(prometheus.Gatherers{s.epoch().m.reg, s.ownReg}, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // slowdown is the factor Faults.SlowdownPerMinute puts on TTFT and ITL

@@ -45,12 +45,13 @@ const (
 // reqState is per-request scratch memory, pooled across requests.
 type reqState struct {
 	body      bytes.Buffer
-	head      []byte // response prefix up to and including `"usage":`
-	buf       []byte // the chunk being written
-	content   []byte // non-streamed answer
-	reasoning []byte // non-streamed reasoning
-	timer     *time.Timer
-	trace     SendTrace // the request's sends, when traced
+	head      []byte      // response prefix up to and including `"usage":`
+	buf       []byte      // the chunks being written
+	content   []byte      // non-streamed answer
+	reasoning []byte      // non-streamed reasoning
+	timer     *time.Timer // pooling requests' waits
+	due       []time.Time // when each chunk in buf was due
+	trace     SendTrace   // the request's sends, when traced
 	pcg       rand.PCG
 	rng       *rand.Rand
 	hasher    blockHasher // the prompt's blocks, for the prefix cache
@@ -88,6 +89,9 @@ func (s *Server) putState(st *reqState) {
 	}
 	if cap(st.hasher.blocks) > maxPooledBuf/8 {
 		st.hasher.blocks = nil
+	}
+	if cap(st.due) > maxPooledBuf/8 {
+		st.due = nil
 	}
 	if cap(st.trace.Due) > maxPooledBuf/8 {
 		st.trace.Due, st.trace.Sent = nil, nil
@@ -327,16 +331,39 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 
 	// Decode: chunks of up to TokensPerChunk tokens, never mixing
 	// reasoning and answer; chunk j>0 is due len(chunk)*ITL after chunk
-	// j-1, chunk 0 TTFT after the start.
+	// j-1, chunk 0 TTFT after the start. The send clock wakes the request
+	// at each deadline (sendclock.go). A chunk written is flushed before
+	// the wait for the next one, unless that one is due already (the
+	// request woke late): then they leave in one write, as do the last
+	// token and the end of the stream.
 	faultAt := -1
 	if f == faultDisconnect || f == faultStall {
 		faultAt = min((g.n+1)/2, g.n-1)
 	}
 	st.content, st.reasoning = st.content[:0], st.reasoning[:0]
+	st.buf, st.due = st.buf[:0], st.due[:0]
+	send := func() bool {
+		sent := time.Now()
+		for _, due := range st.due {
+			s.sendLag.Observe(sent.Sub(due).Seconds())
+			if traced {
+				st.trace.Due = append(st.trace.Due, due.UnixNano())
+				st.trace.Sent = append(st.trace.Sent, sent.UnixNano())
+			}
+		}
+		st.due = st.due[:0]
+		if _, werr = w.Write(st.buf); werr == nil {
+			werr = flush()
+		}
+		st.buf = st.buf[:0]
+		return werr == nil
+	}
 	k := s.cfg.TokensPerChunk
 	slow := s.slowdown(ep)
 	itl := scaleDelay(s.cfg.ITL, slow)
 	deadline := time.Now().Add(s.jitter(st, scaleDelay(ttft, slow)))
+	sl := s.clock.sleeper(ctx, ep.ctx)
+	defer sl.release()
 	for pos := 0; pos < g.n; {
 		end := min(pos+k, g.n)
 		if pos < g.reasoning && end > g.reasoning {
@@ -345,7 +372,11 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		if pos > 0 {
 			deadline = deadline.Add(s.jitter(st, time.Duration(end-pos)*itl))
 		}
-		if !s.sleepUntil(ctx, ep.cut, st.timer, deadline) {
+		if len(st.due) > 0 && (faultAt >= 0 && pos >= faultAt || time.Until(deadline) > 0) && !send() {
+			cancel()
+			return
+		}
+		if !sl.until(deadline) {
 			cancel()
 			s.cutShort(ctx, w)
 			return
@@ -367,18 +398,8 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 		}
 		j.emit(end - pos)
 		if g.stream {
-			st.buf = g.appendTokenChunk(st.buf[:0], st.head, pos, end)
-			if traced {
-				st.trace.Due = append(st.trace.Due, deadline.UnixNano())
-				st.trace.Sent = append(st.trace.Sent, time.Now().UnixNano())
-			}
-			if _, werr = w.Write(st.buf); werr == nil {
-				werr = flush()
-			}
-			if werr != nil {
-				cancel()
-				return
-			}
+			st.buf = g.appendTokenChunk(st.buf, st.head, pos, end)
+			st.due = append(st.due, deadline)
 		} else {
 			for i := pos; i < end; i++ {
 				if i < g.reasoning {
@@ -397,10 +418,8 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *reqState, 
 	// client that has read the whole answer finds it on /metrics.
 	finish(g.finish)
 	if g.stream {
-		st.buf = g.appendEnd(st.buf[:0], st.head)
-		if _, werr = w.Write(st.buf); werr == nil {
-			werr = flush()
-		}
+		st.buf = g.appendEnd(st.buf, st.head)
+		send()
 	} else {
 		st.buf = g.appendFull(st.buf[:0], st.head, st.reasoning, st.content)
 		h := w.Header()
@@ -463,23 +482,56 @@ func (g *genRequest) appendTokenChunk(b, head []byte, from, to int) []byte {
 	b = g.appendChunkUsage(b, to)
 	switch {
 	case !g.kind.chat:
-		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"text":"`...)
+		if to == from+1 {
+			return append(b, textTails[from%len(textTails)]...)
+		}
+		b = append(b, textOpen...)
 		for i := from; i < to; i++ {
 			b = append(b, contentToken(i)...)
 		}
-		return append(b, `"}]}`+"\n\n"...)
+		return append(b, textClose...)
 	case from < g.reasoning:
-		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"delta":{"reasoning_content":"`...)
+		if to == from+1 {
+			return append(b, reasoningTails[from%len(reasoningTails)]...)
+		}
+		b = append(b, reasoningOpen...)
 		for i := from; i < to; i++ {
 			b = append(b, reasoningToken(i)...)
 		}
 	default:
-		b = append(b, `,"choices":[{"index":0,"finish_reason":null,"delta":{"content":"`...)
+		if to == from+1 {
+			return append(b, contentTails[(from-g.reasoning)%len(contentTails)]...)
+		}
+		b = append(b, contentOpen...)
 		for i := from; i < to; i++ {
 			b = append(b, contentToken(i-g.reasoning)...)
 		}
 	}
-	return append(b, `"}}]}`+"\n\n"...)
+	return append(b, deltaClose...)
+}
+
+// A one-token chunk after its usage: its choices, encoded once per piece
+// of the vocabulary.
+const (
+	textOpen      = `,"choices":[{"index":0,"finish_reason":null,"text":"`
+	textClose     = `"}]}` + "\n\n"
+	reasoningOpen = `,"choices":[{"index":0,"finish_reason":null,"delta":{"reasoning_content":"`
+	contentOpen   = `,"choices":[{"index":0,"finish_reason":null,"delta":{"content":"`
+	deltaClose    = `"}}]}` + "\n\n"
+)
+
+var (
+	textTails      = encodeTails(contentVocab[:], textOpen, textClose)
+	reasoningTails = encodeTails(reasoningVocab[:], reasoningOpen, deltaClose)
+	contentTails   = encodeTails(contentVocab[:], contentOpen, deltaClose)
+)
+
+func encodeTails(vocab []string, open, close string) [][]byte {
+	out := make([][]byte, len(vocab))
+	for i, piece := range vocab {
+		out[i] = []byte(open + piece + close)
+	}
+	return out
 }
 
 // appendEnd appends the final chunk (finish_reason), the usage-only chunk

@@ -1,10 +1,7 @@
 package sim
 
 import (
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // The simulated engine's /metrics page uses vLLM V1's names (v0.11+, as in
@@ -74,8 +71,7 @@ var finishReasons = []string{"stop", "length", "abort", "error"}
 
 // engineMetrics are one epoch's metrics, on a registry of their own.
 type engineMetrics struct {
-	reg     *prometheus.Registry
-	handler http.Handler
+	reg *prometheus.Registry
 
 	promptTokens, generationTokens, cacheQueries, cacheHits prometheus.Counter
 	success                                                 map[string]prometheus.Counter
@@ -134,7 +130,5 @@ func newEngineMetrics(model string, ep *epoch, kvCapacity int) *engineMetrics {
 	m.prefill = histogram("vllm:request_prefill_time_seconds", "Time from a decode slot to the first output token (pooling: to the answer).", requestLatencyBuckets)
 	m.decode = histogram("vllm:request_decode_time_seconds", "Time from the first to the last output token.", requestLatencyBuckets)
 	m.e2e = histogram("vllm:e2e_request_latency_seconds", "Time from arrival to the end of the answer.", requestLatencyBuckets)
-
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server is a simulated OpenAI-compatible model server. Its zero value is not
@@ -40,6 +42,10 @@ type Server struct {
 	cacheSeed maphash.Seed
 
 	traceSends func(*SendTrace) // nil: off (TraceSends)
+
+	clock   *sendClock
+	sendLag prometheus.Histogram
+	ownReg  *prometheus.Registry // the simulator's own metrics (sendLag)
 
 	st counters
 }
@@ -88,6 +94,8 @@ func New(cfg Config) *Server {
 	}
 	s.ep.Store(s.newEpoch(start))
 	s.pool.New = func() any { return newReqState() }
+	s.clock = newSendClock()
+	s.sendLag, s.ownReg = newSendLag()
 	if cfg.PrefixCache.Enabled {
 		s.cache = newPrefixCache(cfg.PrefixCache.Blocks)
 		s.cacheSeed = maphash.MakeSeed()
