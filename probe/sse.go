@@ -43,10 +43,27 @@ type SSEReader struct {
 	now     func() time.Time
 }
 
+// sseBufSize is the reader's buffer to begin with: a streamed chunk is a
+// few hundred bytes, and the buffer grows for a larger event.
+const sseBufSize = 2048
+
 // NewSSEReader returns a reader of events from rd whose data may not exceed
 // maxEvent bytes (a hostile server cannot make us buffer without bound).
 func NewSSEReader(rd io.Reader, maxEvent int) *SSEReader {
-	return &SSEReader{rd: rd, buf: make([]byte, 4096), max: maxEvent, now: time.Now}
+	return &SSEReader{rd: rd, buf: make([]byte, sseBufSize), max: maxEvent, now: time.Now}
+}
+
+// reset makes s read a new body, keeping its buffers unless an earlier
+// event grew them large.
+func (s *SSEReader) reset(rd io.Reader, maxEvent int, now func() time.Time) {
+	buf, data := s.buf, s.data[:0]
+	if len(buf) < sseBufSize || len(buf) > 16*sseBufSize {
+		buf = make([]byte, sseBufSize)
+	}
+	if cap(data) > 16*sseBufSize {
+		data = nil
+	}
+	*s = SSEReader{rd: rd, buf: buf, data: data, max: maxEvent, now: now}
 }
 
 // Next returns the next event that carries a data field. At the end of the

@@ -83,6 +83,26 @@ func nonEmptyString(raw json.RawMessage) bool {
 	return len(raw) > 2 && raw[0] == '"'
 }
 
+// finishReason unquotes a finish_reason string, without allocating for
+// the usual ones.
+func finishReason(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		switch s := raw[1 : len(raw)-1]; string(s) {
+		case "stop":
+			return "stop"
+		case "length":
+			return "length"
+		case "tool_calls":
+			return "tool_calls"
+		default:
+			return string(s)
+		}
+	}
+	var fr string
+	_ = json.Unmarshal(raw, &fr)
+	return fr
+}
+
 func (ch *chunk) reset() {
 	for i := range ch.Choices {
 		c := &ch.Choices[i]
@@ -99,23 +119,40 @@ func (ch *chunk) reset() {
 	ch.Error = ch.Error[:0]
 }
 
-// chunkDecoder decodes each event's JSON into one reused chunk. It keeps a
-// json.Decoder across events because json.Unmarshal builds its decoding
-// state afresh on every call (about eight allocations per chunk); the
-// Decoder reuses it, and its buffer, from one event to the next.
+// chunkDecoder reads each event's JSON into view: by the cheap scan
+// (chunkscan.go) when it can decide, else by the full decode into one
+// reused chunk. The full decode keeps a json.Decoder across events because
+// json.Unmarshal builds its decoding state afresh on every call (about
+// eight allocations per chunk); the Decoder reuses it, and its buffer,
+// from one event to the next.
 type chunkDecoder struct {
-	ch  chunk
-	u   usage // where a chunk's usage is decoded, instead of a new one
-	rd  bytes.Reader
-	dec *json.Decoder
-	fed int64 // bytes given to dec so far: its offsets count from there
+	sse  SSEReader // its buffers, reused from one stream to the next
+	view chunkView
+	ch   chunk
+	u    usage   // where a chunk's usage is decoded, instead of a new one
+	t    timings // where the scan puts a chunk's timings
+	rd   bytes.Reader
+	dec  *json.Decoder
+	fed  int64 // bytes given to dec so far: its offsets count from there
 }
 
 var errTrailingData = errors.New("data after the JSON value")
 
-// decode parses one event's data into d.ch. Like json.Unmarshal, it
-// accepts exactly one JSON value with optional white space around it.
-func (d *chunkDecoder) decode(data []byte) error {
+// decode reads one event's data. Like json.Unmarshal, it accepts exactly
+// one JSON value with optional white space around it.
+func (d *chunkDecoder) decode(data []byte) (*chunkView, error) {
+	if d.scan(data) {
+		return &d.view, nil
+	}
+	if err := d.full(data); err != nil {
+		return nil, err
+	}
+	d.viewChunk()
+	return &d.view, nil
+}
+
+// full decodes data into d.ch with encoding/json.
+func (d *chunkDecoder) full(data []byte) error {
 	if d.dec == nil {
 		d.rd.Reset(nil)
 		d.dec = json.NewDecoder(&d.rd)
@@ -141,13 +178,23 @@ func (d *chunkDecoder) decode(data []byte) error {
 		}
 	}
 	if d.ch.Usage != nil {
-		if d.u.PromptTokens < 0 && d.u.CompletionTokens < 0 {
-			d.ch.Usage = nil // absent, or an empty object
-		}
-		d.u.PromptTokens = max(d.u.PromptTokens, 0) // a field left out: zero
-		d.u.CompletionTokens = max(d.u.CompletionTokens, 0)
+		d.ch.Usage = d.u.present() // absent, or an empty object: none
 	}
 	return nil
+}
+
+// viewChunk points d.view at what the full decode left in d.ch.
+func (d *chunkDecoder) viewChunk() {
+	v := &d.view
+	v.choices = v.choices[:0]
+	for i := range d.ch.Choices {
+		c := &d.ch.Choices[i]
+		v.choices = append(v.choices, choiceView{
+			content: c.Delta.Content, reasoningContent: c.Delta.ReasoningContent, reasoning: c.Delta.Reasoning,
+			toolCalls: c.Delta.ToolCalls, text: c.Text, finishReason: c.FinishReason,
+		})
+	}
+	v.usage, v.timings, v.err = d.ch.Usage, d.ch.Timings, d.ch.Error
 }
 
 var chunkPool = sync.Pool{New: func() any { return new(chunkDecoder) }}
@@ -160,11 +207,13 @@ func nonEmptyArray(raw json.RawMessage) bool {
 // readStream reads a chat or completions stream; spec (nil: none) is what
 // the request asked of the answer, checked once the stream is complete.
 func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, body io.Reader) {
-	sse := NewSSEReader(body, maxEventBytes)
-	sse.now = c.now
 	dec := chunkPool.Get().(*chunkDecoder)
-	defer chunkPool.Put(dec)
-	ch := &dec.ch
+	defer func() {
+		dec.sse.rd = nil // the body is not kept alive by the pool
+		chunkPool.Put(dec)
+	}()
+	sse := &dec.sse
+	sse.reset(body, maxEventBytes, c.now)
 	chunks := 0    // output-carrying chunks
 	lastUsage := 0 // completion tokens reported so far (continuous usage)
 	done := false
@@ -196,34 +245,35 @@ func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, 
 			c.finishTokens(rec, chunks)
 			return
 		}
-		if err := dec.decode(ev.Data); err != nil {
+		ch, err := dec.decode(ev.Data)
+		if err != nil {
 			rec.End = ev.At
 			c.fail(rec, ResultProtocol, fmt.Errorf("invalid JSON in stream chunk %d", chunks+1))
 			c.finishTokens(rec, chunks)
 			return
 		}
-		if len(ch.Error) > 0 && string(ch.Error) != "null" {
+		if len(ch.err) > 0 && string(ch.err) != "null" {
 			rec.End = ev.At
-			c.fail(rec, ResultProtocol, fmt.Errorf("error in stream: %s", errorMessage(ch.Error)))
+			c.fail(rec, ResultProtocol, fmt.Errorf("error in stream: %s", errorMessage(ch.err)))
 			c.finishTokens(rec, chunks)
 			return
 		}
 		output, answer := false, false
-		for i := range ch.Choices {
-			cc := &ch.Choices[i]
-			if nonEmptyString(cc.Delta.Content) || nonEmptyString(cc.Text) {
+		for i := range ch.choices {
+			cc := &ch.choices[i]
+			if nonEmptyString(cc.content) || nonEmptyString(cc.text) {
 				output, answer = true, true
 				if ans != nil {
-					ans.addText(cc.Delta.Content)
+					ans.addText(cc.content)
 				}
 			}
-			if nonEmptyArray(cc.Delta.ToolCalls) {
+			if nonEmptyArray(cc.toolCalls) {
 				// A tool call's name and argument fragments are the
 				// answer's output: they count for TTFT and ITL.
 				if ans == nil {
 					ans = newAnswer(nil)
 				}
-				got, err := ans.addCalls(cc.Delta.ToolCalls)
+				got, err := ans.addCalls(cc.toolCalls)
 				if err != nil {
 					rec.End = ev.At
 					c.fail(rec, ResultProtocol, fmt.Errorf("stream chunk %d: %w", chunks+1, err))
@@ -234,13 +284,11 @@ func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, 
 					output, answer = true, true
 				}
 			}
-			if nonEmptyString(cc.Delta.ReasoningContent) || nonEmptyString(cc.Delta.Reasoning) {
+			if nonEmptyString(cc.reasoningContent) || nonEmptyString(cc.reasoning) {
 				output = true
 			}
-			if nonEmptyString(cc.FinishReason) {
-				var fr string
-				_ = json.Unmarshal(cc.FinishReason, &fr)
-				rec.FinishReason = fr
+			if nonEmptyString(cc.finishReason) {
+				rec.FinishReason = finishReason(cc.finishReason)
 			}
 		}
 		if output {
@@ -253,10 +301,10 @@ func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, 
 				rec.FirstAnswer = ev.At
 			}
 			k := int32(1)
-			if ch.Usage != nil && ch.Usage.CompletionTokens > lastUsage {
+			if ch.usage != nil && ch.usage.CompletionTokens > lastUsage {
 				// continuous usage stats: this chunk's share of the tokens
-				k = int32(ch.Usage.CompletionTokens - lastUsage)
-				lastUsage = ch.Usage.CompletionTokens
+				k = int32(ch.usage.CompletionTokens - lastUsage)
+				lastUsage = ch.usage.CompletionTokens
 			}
 			rec.Chunks = append(rec.Chunks, ev.At.Sub(rec.Start))
 			if k != 1 || rec.ChunkTokens != nil {
@@ -270,12 +318,12 @@ func (c *Client) readStream(ctx context.Context, rec *Record, spec *AnswerSpec, 
 			}
 			chunks++
 		}
-		if ch.Usage != nil {
-			c.applyUsage(rec, ch.Usage)
+		if ch.usage != nil {
+			c.applyUsage(rec, ch.usage)
 		}
-		if ch.Timings != nil {
-			rec.ServerPrefill = ch.Timings.prefill()
-			rec.ServerDecode = ch.Timings.decode()
+		if ch.timings != nil {
+			rec.ServerPrefill = ch.timings.prefill()
+			rec.ServerDecode = ch.timings.decode()
 		}
 	}
 	c.finishTokens(rec, chunks)
