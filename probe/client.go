@@ -205,8 +205,8 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request
 
 	// The idle timer covers the wait for headers and every silence between
 	// reads of the body; the overall timeout covers the whole request.
-	idle := time.AfterFunc(c.ep.IdleTimeout, func() { cancelIdle(errIdle) })
-	defer idle.Stop()
+	idle := newIdleTimer(c.ep.IdleTimeout, func() { cancelIdle(errIdle) })
+	defer idle.stop()
 
 	resp, err := c.roundTrip(ctx, rec, body, idle)
 	if err != nil {
@@ -219,7 +219,7 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request
 		// never long: the record is complete by now, and a server (or
 		// proxy) that holds the stream open after [DONE] must not hold
 		// the caller for the idle timeout.
-		idle.Reset(min(c.ep.IdleTimeout, maxDrainWait))
+		idle.reset(min(c.ep.IdleTimeout, maxDrainWait))
 		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
 		resp.Body.Close()
 	}()
@@ -230,7 +230,7 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request
 		rec.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), rec.End)
 		return c.fail(rec, statusResult(resp.StatusCode), fmt.Errorf("HTTP %d%s", resp.StatusCode, msg))
 	}
-	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle, idleAfter: c.ep.IdleTimeout}
+	limited := &limitReader{r: resp.Body, n: c.ep.MaxResponseBytes, idle: idle}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	c.kind.read(c, ctx, rec, req, limited, mediaType)
 	return rec
@@ -240,7 +240,7 @@ func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request
 // reused keep-alive connection before any response byte arrived is sent
 // once more on a fresh connection (see conn.go); rec.Start is the start of
 // the attempt that got through, and rec.ConnRetries counts the others.
-func (c *Client) roundTrip(ctx context.Context, rec *Record, body []byte, idle *time.Timer) (*http.Response, error) {
+func (c *Client) roundTrip(ctx context.Context, rec *Record, body []byte, idle *idleTimer) (*http.Response, error) {
 	hc := c.pool.cur.Load()
 	for retry := false; ; retry = true {
 		t := &connTrace{now: c.now}
@@ -261,7 +261,7 @@ func (c *Client) roundTrip(ctx context.Context, rec *Record, body []byte, idle *
 			return resp, err
 		}
 		rec.ConnRetries++
-		idle.Reset(c.ep.IdleTimeout)
+		idle.reset(c.ep.IdleTimeout)
 		hc = c.pool.freshClient()
 	}
 }
@@ -376,12 +376,11 @@ func (c *Client) classifyErr(ctx context.Context, rec *Record, err error) *Recor
 
 var errTooLarge = errors.New("response larger than max_response_bytes")
 
-// limitReader caps the body size and re-arms the idle timer on every read.
+// limitReader caps the body size and tells the idle timer of every read.
 type limitReader struct {
-	r         io.Reader
-	n         int64
-	idle      *time.Timer
-	idleAfter time.Duration
+	r    io.Reader
+	n    int64
+	idle *idleTimer
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -405,7 +404,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	if n > 0 {
-		l.idle.Reset(l.idleAfter)
+		l.idle.touch()
 	}
 	return n, err
 }
