@@ -56,6 +56,7 @@ type Runner struct {
 
 	inflight atomic.Int64
 	origin   time.Time
+	shard    shardState // Options.Shard and StartAt (shard.go)
 
 	sinkMu  sync.Mutex
 	sinkErr error
@@ -175,8 +176,9 @@ func (st *stepRun) halted() bool {
 func (r *Runner) Run(ctx context.Context) *Result {
 	r.hard = ctx
 	o := &r.o
-	r.pmu.Lock() // Progress reads the origin from other goroutines
-	r.origin = time.Now()
+	origin := r.startClock(ctx) // now, or the shards' common start, waited for (shard.go)
+	r.pmu.Lock()                // Progress reads the origin from other goroutines
+	r.origin = origin
 	r.pmu.Unlock()
 	res := &Result{
 		Name: o.Name, Target: o.Target, Model: o.Model, Kind: o.Kind, Mode: o.Mode,
@@ -243,6 +245,7 @@ func (r *Runner) Run(ctx context.Context) *Result {
 		res.SinkError = r.sinkErr.Error()
 	}
 	r.sinkMu.Unlock()
+	r.closeSamples(res)
 	r.recMu.Lock()
 	res.Records = r.records
 	r.recMu.Unlock()
@@ -387,7 +390,8 @@ func (r *Runner) runStep(ctx context.Context, spec stepSpec) (*Step, *stepRun) {
 
 	// The step's clock starts here: warmup (if any), then the measured
 	// window from st.start.
-	st.start = time.Now().Add(spec.warmup)
+	st.start = r.stepClock().Add(spec.warmup)
+	st.spec.vus = r.o.Shard.share(spec.vus) // this shard's users; the step says the run's
 	if spec.saturation && o.Duration > 0 {
 		st.sat = newSaturationTest(st.start, o.Duration, uint64(o.Seed)+uint64(spec.index))
 	}
@@ -435,7 +439,7 @@ func (r *Runner) runStep(ctx context.Context, spec stepSpec) (*Step, *stepRun) {
 	s.Summary = st.agg.summary(s.End.Sub(s.Start))
 	s.ArrivalRate, s.AchievedRate = st.agg.rates()
 	if spec.kind == StepRate && o.exactRate() && s.Summary.Requests+s.Summary.Dropped >= 2 {
-		s.ArrivalRate = spec.rate
+		s.ArrivalRate = r.o.Shard.rate(spec.rate)
 	}
 	if why, ok := st.haltWhy.Load().(string); ok {
 		s.Stopped = why
@@ -475,7 +479,7 @@ func (r *Runner) monitor(st *stepRun, done <-chan struct{}) {
 // arrivals end.
 func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 	o := &r.o
-	st.arrivals = r.newSchedule(st)
+	st.arrivals = r.shardSchedule(st, r.newSchedule(st))
 	t0 := st.start.Add(-st.spec.warmup)
 	var end time.Time
 	if o.Duration > 0 {
@@ -575,7 +579,7 @@ func (r *Runner) closedLoop(ctx context.Context, st *stepRun) time.Time {
 					return
 				}
 				warm := now.Before(st.start)
-				if !warm && o.NumRequests > 0 && st.measured.Add(1) > int64(o.NumRequests) {
+				if !warm && o.NumRequests > 0 && st.measured.Add(1) > int64(r.o.Shard.share(o.NumRequests)) {
 					return
 				} else if !warm && o.NumRequests == 0 {
 					st.measured.Add(1)
@@ -634,6 +638,7 @@ func (r *Runner) drop(st *stepRun, sched time.Time, warm bool) {
 		phase = PhaseWarmup
 	} else {
 		st.agg.addDropped(sched)
+		r.sampleDropped(st, sched)
 	}
 	r.sink(st.offered(&Entry{Step: st.spec.index, Phase: phase, Scheduled: sched, Result: ResultDropped}))
 }
@@ -684,6 +689,7 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 	r.sink(st.offered(entryOf(st.spec.index, rec, cut, interrupted)))
 	if !warm {
 		st.agg.add(rec, interrupted, cut)
+		r.sample(st, rec, cut, interrupted)
 		if st.sat != nil && !interrupted {
 			st.sat.add(rec)
 		}

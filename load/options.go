@@ -159,6 +159,14 @@ type Options struct {
 	Sink Sink
 	// KeepRecords keeps every Record in Result.Records (tests, small runs).
 	KeepRecords bool
+
+	// Shard makes the run one of Shard.Count processes that share it, and
+	// StartAt the wall-clock time they all start at (shard.go); Samples,
+	// if set, receives every measured request, for llmprobe merge
+	// (samples.go).
+	Shard   Shard
+	StartAt time.Time
+	Samples SampleRecorder
 }
 
 // WorkloadInfo describes the requests of a run.
@@ -248,6 +256,7 @@ func (o Options) withDefaults() (Options, error) {
 		bad("unknown arrival %q (want constant, poisson or gamma)", o.Arrival)
 	}
 	errs = append(errs, o.checkArrivals()...)
+	errs = append(errs, o.checkShard()...)
 	if o.Duration < 0 || o.Warmup < 0 || o.Drain < 0 {
 		bad("durations must not be negative")
 	}
