@@ -313,7 +313,7 @@ func TestBenchAliasConflictsAndImpossibleCombinations(t *testing.T) {
 		{[]string{"--url", "http://h", "--model-name", "m", "--profile", "chat", "--rates", "1"}, "--rates cannot be used with --profile"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--profile", "nope"}, `--profile: unknown profile "nope" (inference-benchmarker's are chat, code-generation, classification, fixed-length)`},
 		{[]string{"--url", "http://h", "--model-name", "m", "--profile", "chat"}, "--profile chat prompts from hlarcher/inference-benchmarker: --dataset-file share_gpt_turns.json: dataset hlarcher/inference-benchmarker's share_gpt_turns.json is not in the local Hugging Face cache"},
-		{[]string{"--base-url", "http://h", "--model", "m", "--request-rate", "2", "--burstiness", "0.5"}, "gamma distribution"},
+		{[]string{"--base-url", "http://h", "--model", "m", "--request-rate", "2", "--arrival", "gamma"}, "--arrival gamma needs --burstiness"},
 		{[]string{"--base-url", "http://h", "--model", "m", "--request-rate", "5", "--max-concurrency", "4"}, "which delays them; llmprobe's open loop never delays an arrival"},
 		{[]string{"--url", "http://h", "--model-name", "m", "--benchmark-kind", "optimum"}, `--benchmark-kind: "optimum" is not rate, throughput or sweep`},
 		{[]string{"--url", "http://h", "--model", "m", "--mode", "sweep", "--concurrency", "4"}, "--concurrency is not used in a sweep"},

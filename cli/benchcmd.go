@@ -166,8 +166,8 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	alias(toolIB, "profile", "A preset of inference-benchmarker: chat, code-generation, classification or fixed-length: a sweep of 128 users, 10 rates, 120s steps after 30s warmup, with its prompt and decode options and dataset (from the local Hugging Face cache). --duration, --warmup, --max-vus, --num-rates, --prompt-options, --decode-options and --dataset-file override its values (inference-benchmarker refuses them with --profile); --benchmark-kind, --mode and --rates cannot be used with it.").StringVar(&o.profile)
 	flag("rates", "Request rates (requests/s) for rate mode, comma-separated or repeated (inference-benchmarker's --rates too); each runs for --duration. Arrivals are --arrival spaced.").StringsVar(&o.rates)
 	alias(toolVLLM, "request-rate", "Requests per second, Poisson arrivals (as --burstiness 1); inf (its default) sends them all at once: --num-prompts requests at --max-concurrency.").StringVar(&o.requestRate)
-	flag("arrival", "Spacing of open-loop arrivals: constant (default) or poisson. Also --burstiness.").EnumVar(&o.arrival, load.ArrivalConstant, load.ArrivalPoisson)
-	alias(toolVLLM, "burstiness", "1 (Poisson arrivals, its default) or inf (constant spacing); gamma arrivals (other values) are not available.").StringVar(&o.burstiness)
+	flag("arrival", "Spacing of open-loop arrivals: constant (default), poisson or gamma (with --burstiness). Also --burstiness.").EnumVar(&o.arrival, load.ArrivalConstant, load.ArrivalPoisson, load.ArrivalGamma)
+	flag("burstiness", "vLLM's --burstiness: gaps drawn from a gamma distribution of this shape and mean 1/rate, seeded; 1 is Poisson (vLLM's default), below 1 burstier, above 1 more regular, inf constant spacing.").StringVar(&o.burstiness)
 	flag("max-vus", fmt.Sprintf("Sweep: the users of its throughput phase (default %d, inference-benchmarker's 128; with its flags also the in-flight cap of the rate steps, as it caps them). Throughput mode: the users (inference-benchmarker's meaning; as --concurrency). Rate mode: the in-flight cap, arrivals beyond it dropped and counted (as inference-benchmarker skips them).", load.DefaultMaxVUs)).IntVar(&o.maxVUs)
 	flag("num-rates", fmt.Sprintf("Rate steps of a sweep (default %d).", load.DefaultNumRates)).IntVar(&o.numRates)
 	flag("num-requests", "Measured requests per step (GPUStack's --num-requests too); with no --duration, the run lasts until they are done. Also --num-prompts.").IntVar(&o.numRequests)
@@ -182,7 +182,7 @@ func addBenchFlags(cmd *kingpin.CmdClause) *benchOptions {
 	flag("stop-error-ratio", "Stop the run once a step's error ratio exceeds this.").Default(strconv.FormatFloat(load.DefaultStopErrorRatio, 'g', -1, 64)).Float64Var(&o.stopErrorRatio)
 	flag("error-ratio", "Largest error ratio a sweep step may have to count towards the detected max throughput (0: not checked).").Default("0").Float64Var(&o.errorRatio)
 	flag("goodput", `Per-request SLO for goodput in ms, vLLM's --goodput: "ttft:200 tpot:50" (keys ttft, itl, tpot, e2el; space- or comma-separated, repeatable).`).StringsVar(&o.goodput)
-	flag("seed", "Seed of prompts, output lengths and Poisson arrivals.").Default("0").Int64Var(&o.seed)
+	flag("seed", "Seed of prompts, output lengths and Poisson or gamma arrivals.").Default("0").Int64Var(&o.seed)
 	flag("lag-threshold", "Schedule lag p99 above which the result says the client was the bottleneck.").Default(load.DefaultLagThreshold.String()).DurationVar(&o.lagThreshold)
 
 	group = groupWorkload
@@ -638,12 +638,15 @@ func redactURL(s string) string {
 
 func describePlan(o *load.Options) string {
 	var b strings.Builder
-	switch o.Mode {
-	case load.ModeRate:
+	shape, ok := describeShape(o) // ramps and traces (bencharrivals.go)
+	b.WriteString(shape)
+	switch {
+	case ok:
+	case o.Mode == load.ModeRate:
 		fmt.Fprintf(&b, "rate mode, %s arrivals at %s req/s", o.Arrival, joinFloats(o.Rates))
-	case load.ModeThroughput:
+	case o.Mode == load.ModeThroughput:
 		fmt.Fprintf(&b, "throughput mode, %d users", o.VUs)
-	case load.ModeSweep:
+	case o.Mode == load.ModeSweep:
 		fmt.Fprintf(&b, "sweep, %d users then %d %s-rate steps", o.MaxVUs, o.NumRates, o.Arrival)
 	}
 	if o.Duration > 0 {

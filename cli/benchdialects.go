@@ -100,7 +100,9 @@ var toolFlags = []struct {
 }{
 	{toolIB, []string{"tokenizer-name", "model-name", "benchmark-kind", "profile", "prompt-options", "no-console"}},
 	{toolGPUStack, []string{"server-url", "embeddings", "max-completion-tokens", "request-timeout"}},
-	{toolVLLM, []string{"base-url", "endpoint", "backend", "request-rate", "burstiness", "num-prompts", "max-concurrency",
+	// --burstiness is vLLM's, and llmprobe's for gamma arrivals: it mixes
+	// with any.
+	{toolVLLM, []string{"base-url", "endpoint", "backend", "request-rate", "num-prompts", "max-concurrency",
 		"dataset-name", "dataset-path", "random-input-len", "random-output-len", "save-result", "result-dir", "result-filename",
 		"percentile-metrics", "metric-percentiles"}},
 }
@@ -554,26 +556,27 @@ func (p *planner) resolveLoad() load.Options {
 	if mode != load.ModeRate && len(rates) > 0 {
 		p.failf("--rates is for rate mode, not %s", mode)
 	}
-	if mode == load.ModeRate && len(rates) == 0 && len(p.errs) == 0 {
-		p.failf("rate mode needs --rates (or --request-rate)")
-	}
+	// Rate mode without rates may be a ramp's: bencharrivals.go checks.
 	lo.Mode = mode
 	if mode == load.ModeRate {
 		lo.Rates = rates
 	}
 
-	// Arrivals.
+	// Arrivals: --burstiness is vLLM's gamma shape (1 Poisson, inf
+	// constant spacing), and with --arrival gamma llmprobe's.
 	var arrivals []spelling
 	arrivals = append(arrivals, sp(o.arrival != "", "--arrival", o.arrival, o.arrival))
+	shape := 0.0
 	if o.burstiness != "" {
 		switch b, err := strconv.ParseFloat(o.burstiness, 64); {
-		case err == nil && b == 1:
+		case err == nil && b == 1 && o.arrival != load.ArrivalGamma:
 			arrivals = append(arrivals, spelling{"--burstiness", load.ArrivalPoisson, o.burstiness})
 		case err == nil && math.IsInf(b, 1):
 			p.burstInf = true
 			arrivals = append(arrivals, spelling{"--burstiness", load.ArrivalConstant, o.burstiness})
 		case err == nil && b > 0:
-			p.failf("--burstiness %s: vLLM draws arrival gaps from a gamma distribution for burstiness other than 1; llmprobe's load engine spaces arrivals constant or Poisson only (--burstiness 1 is Poisson, inf constant)", o.burstiness)
+			shape = b
+			arrivals = append(arrivals, spelling{"--burstiness", load.ArrivalGamma, o.burstiness})
 		default:
 			p.failf("--burstiness: %q is not a positive number or inf", o.burstiness)
 		}
@@ -581,11 +584,16 @@ func (p *planner) resolveLoad() load.Options {
 	lo.Arrival = load.ArrivalConstant
 	if a, ok := p.one("the arrival process", arrivals...); ok {
 		lo.Arrival = a.val.(string)
-		if mode == load.ModeThroughput && (o.arrival != "" || o.burstiness != "1") {
-			p.failf("%s %s spaces open-loop arrivals; a throughput run has none (its users send their next request when the last ends)", a.flag, a.show)
-		}
+		// Whether the final mode has arrivals to space is checked once a
+		// ramp or a trace has shaped it (bencharrivals.go).
 	} else if rr > 0 {
 		lo.Arrival = load.ArrivalPoisson // vLLM's --burstiness 1
+	}
+	if lo.Arrival == load.ArrivalGamma {
+		if shape == 0 && o.burstiness == "" {
+			p.failf("--arrival gamma needs --burstiness, the gamma shape (1 is Poisson, below 1 burstier, above 1 more regular)")
+		}
+		lo.Burstiness = shape
 	}
 
 	// Counts.
@@ -1342,8 +1350,11 @@ func (p *planner) resolveOutputs(lo *load.Options, kind probe.Kind) {
 		}
 	}
 	burst := 1.0
-	if p.burstInf {
+	switch {
+	case p.burstInf:
 		burst = math.Inf(1)
+	case lo.Arrival == load.ArrivalGamma:
+		burst = lo.Burstiness
 	}
 	x.compat = compat.Config{
 		InferenceBenchmarker: ibc,
