@@ -27,6 +27,8 @@ import (
 // re-executed), so the process's CPU time is the client's alone.
 //
 //	go test -run '^$' -bench BenchmarkStreams -benchtime 3x ./probe/
+//
+// client/ is llmprobe's client, floor/ the least a Go client can do.
 
 const (
 	benchTokens = 64
@@ -38,59 +40,132 @@ const (
 func BenchmarkStreams(b *testing.B) {
 	url := benchServer(b)
 	for _, m := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("streams=%d", m), func(b *testing.B) {
+		b.Run(fmt.Sprintf("client/streams=%d", m), func(b *testing.B) {
 			c := NewClient(Endpoint{Name: "bench", URL: url, Model: "m", Stream: true, Timeout: time.Minute})
 			defer c.CloseIdle()
-			round := func(mid func()) {
-				var wg sync.WaitGroup
-				errs := make(chan string, m)
-				for range m {
-					wg.Go(func() {
-						rec := c.Do(context.Background(), Request{Prompt: "hi", MaxTokens: benchTokens})
-						if !rec.Success() || rec.OutputTokens != benchTokens || len(rec.Chunks) != benchTokens {
-							errs <- fmt.Sprintf("%s %s, %d tokens in %d chunks", rec.Result, rec.Error, rec.OutputTokens, len(rec.Chunks))
-						}
-					})
+			benchRounds(b, m, func(int) error {
+				rec := c.Do(context.Background(), Request{Prompt: "hi", MaxTokens: benchTokens})
+				if !rec.Success() || rec.OutputTokens != benchTokens || len(rec.Chunks) != benchTokens {
+					return fmt.Errorf("%s %s, %d tokens in %d chunks", rec.Result, rec.Error, rec.OutputTokens, len(rec.Chunks))
 				}
-				if mid != nil {
-					mid()
-				}
-				wg.Wait()
-				close(errs)
-				for e := range errs {
-					b.Fatal(e)
-				}
-			}
-			round(nil) // connections opened, buffers and pools warm
-			runtime.GC()
-			var idle, busy, after runtime.MemStats
-			runtime.ReadMemStats(&idle)
-			sampled := false
-			b.ResetTimer()
-			cpu0 := processCPU()
-			for range b.N {
-				mid := func() {}
-				if !sampled {
-					// Half way through the stream every request is
-					// in flight: what M streams hold.
-					mid = func() {
-						time.Sleep(benchTTFT + benchTokens/2*benchITL)
-						runtime.ReadMemStats(&busy)
-					}
-					sampled = true
-				}
-				round(mid)
-			}
-			cpu := processCPU() - cpu0
-			b.StopTimer()
-			runtime.ReadMemStats(&after)
-			toks := float64(b.N * m * benchTokens)
-			b.ReportMetric(float64(cpu.Nanoseconds())/toks, "ns/token")
-			live := func(ms *runtime.MemStats) float64 { return float64(ms.HeapInuse + ms.StackInuse) }
-			b.ReportMetric((live(&busy)-live(&idle))/float64(m), "B/stream")
-			// Per-request allocations count, spread over its tokens.
-			b.ReportMetric(float64(after.Mallocs-idle.Mallocs)/toks, "allocs/token")
+				return nil
+			})
 		})
+	}
+	// The floor: the same streams read by the least a Go client can do (a
+	// request written by hand on a kept-alive connection, then reads, each
+	// stamped, until the body's end), with no HTTP client, SSE or JSON.
+	// What the client costs beyond it is llmprobe's; the floor itself is
+	// the kernel's and the Go runtime's (a read, a wake-up per chunk).
+	for _, m := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("floor/streams=%d", m), func(b *testing.B) {
+			streams := make([]rawStream, m)
+			defer func() {
+				for _, r := range streams {
+					if r.conn != nil {
+						r.conn.Close()
+					}
+				}
+			}()
+			benchRounds(b, m, func(i int) error { return streams[i].do(strings.TrimPrefix(url, "http://")) })
+		})
+	}
+}
+
+// benchRounds runs b.N rounds of m concurrent streams (stream(i) runs the
+// i-th), after one round of warm-up, and reports the metrics.
+func benchRounds(b *testing.B, m int, stream func(i int) error) {
+	round := func(mid func()) {
+		var wg sync.WaitGroup
+		errs := make(chan error, m)
+		for i := range m {
+			wg.Go(func() {
+				if err := stream(i); err != nil {
+					errs <- err
+				}
+			})
+		}
+		if mid != nil {
+			mid()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			b.Fatal(e)
+		}
+	}
+	round(nil) // connections opened, buffers and pools warm
+	runtime.GC()
+	var idle, busy, after runtime.MemStats
+	runtime.ReadMemStats(&idle)
+	sampled := false
+	b.ResetTimer()
+	cpu0 := processCPU()
+	for range b.N {
+		var mid func()
+		if !sampled {
+			// Half way through the stream every request is in flight:
+			// what m streams hold.
+			mid = func() {
+				time.Sleep(benchTTFT + benchTokens/2*benchITL)
+				runtime.ReadMemStats(&busy)
+			}
+			sampled = true
+		}
+		round(mid)
+	}
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	toks := float64(b.N * m * benchTokens)
+	b.ReportMetric(float64(cpu.Nanoseconds())/toks, "ns/token")
+	live := func(ms *runtime.MemStats) float64 { return float64(ms.HeapInuse + ms.StackInuse) }
+	b.ReportMetric((live(&busy)-live(&idle))/float64(m), "B/stream")
+	// Per-request allocations count, spread over its tokens.
+	b.ReportMetric(float64(after.Mallocs-idle.Mallocs)/toks, "allocs/token")
+}
+
+// rawStream is one stream of the floor benchmark.
+type rawStream struct {
+	conn net.Conn
+	buf  []byte
+	last time.Time
+}
+
+const rawBody = `{"model":"m","max_tokens":64,"stream":true}`
+
+var rawRequest = "POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
+	strconv.Itoa(len(rawBody)) + "\r\n\r\n" + rawBody
+
+// do sends one request and reads its response to the chunked body's end.
+func (r *rawStream) do(addr string) error {
+	if r.conn == nil {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		r.conn, r.buf = c, make([]byte, 4096)
+	}
+	if _, err := io.WriteString(r.conn, rawRequest); err != nil {
+		return err
+	}
+	const end = "\r\n0\r\n\r\n"
+	var tail [len(end)]byte
+	for {
+		n, err := r.conn.Read(r.buf)
+		if err != nil {
+			return err
+		}
+		r.last = time.Now() // as the client stamps every read
+		if n >= len(end) {
+			copy(tail[:], r.buf[n-len(end):n])
+		} else {
+			copy(tail[:], tail[n:])
+			copy(tail[len(end)-n:], r.buf[:n])
+		}
+		if string(tail[:]) == end {
+			return nil
+		}
 	}
 }
 
