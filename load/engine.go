@@ -749,7 +749,7 @@ func (r *Runner) context() Context {
 	case ModeSweep:
 		c.Arrival, c.Burstiness, c.MaxVUs, c.NumRates = o.Arrival, o.Burstiness, o.MaxVUs, o.NumRates
 	case ModeTrace:
-		c.Trace = o.Trace.info()
+		c.Trace, c.Workload = o.Trace.info(), o.Trace.workload(c.Workload)
 	}
 	if d := o.drainFor(o.Duration); d > 0 {
 		c.DrainS = d.Seconds()

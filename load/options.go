@@ -172,7 +172,7 @@ type Options struct {
 // WorkloadInfo describes the requests of a run.
 type WorkloadInfo struct {
 	Name        string        `json:"name,omitempty"`
-	Prompt      string        `json:"prompt,omitempty"` // "fixed", "synthetic" or "dataset"
+	Prompt      string        `json:"prompt,omitempty"` // "fixed", "synthetic", "dataset" or "trace"
 	Dataset     string        `json:"dataset,omitempty"`
 	InputTokens int           `json:"input_tokens,omitempty"`
 	Output      DecodeOptions `json:"decode_options"`

@@ -119,6 +119,13 @@ func (t *Trace) info() *TraceInfo {
 	return &in
 }
 
+// workload is what a trace replay's requests are, in the result: the
+// trace's prompts and output lengths, not the workload's.
+func (t *Trace) workload(w WorkloadInfo) WorkloadInfo {
+	w.Prompt, w.Dataset, w.InputTokens, w.Output = "trace", t.Info.File, 0, DecodeOptions{}
+	return w
+}
+
 // checkTrace validates a trace mode run's options.
 func (o *Options) checkTrace() []error {
 	var errs []error

@@ -83,7 +83,8 @@ func TestTraceReplay(t *testing.T) {
 	}
 	tr := &Trace{Arrivals: arrivals, Requests: indexRequests{}, Info: TraceInfo{File: "t.jsonl", Format: "mooncake", Speed: 10, TraceRequests: 500}}
 	s := &capture{fakeSender: fakeSender{latency: 2 * time.Millisecond}}
-	r, err := New(s, fixedRequests{}, Options{Mode: ModeTrace, Trace: tr, KeepRecords: true, LagThreshold: time.Second}, Hooks{})
+	r, err := New(s, fixedRequests{}, Options{Mode: ModeTrace, Trace: tr, KeepRecords: true, LagThreshold: time.Second,
+		Workload: WorkloadInfo{Name: "w", Prompt: "fixed", Output: DecodeOptions{NumTokens: 80}}}, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +117,9 @@ func TestTraceReplay(t *testing.T) {
 	c := res.Context.Trace
 	if res.Mode != ModeTrace || c == nil || c.Requests != 50 || c.TraceRequests != 500 || c.SpanS != 0.24 || c.File != "t.jsonl" {
 		t.Fatalf("context %+v", c)
+	}
+	if w := res.Context.Workload; w.Prompt != "trace" || w.Dataset != "t.jsonl" || w.Output != (DecodeOptions{}) {
+		t.Errorf("workload %+v: want the trace's prompts", w)
 	}
 	if st.Kind != StepRate || st.OfferedRate != 50/0.24 || c.MeanRate != st.OfferedRate {
 		t.Errorf("step kind %s offered %v, want rate and the trace's mean %v", st.Kind, st.OfferedRate, 50/0.24)
