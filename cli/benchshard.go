@@ -11,6 +11,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/llmprobe/llmprobe/compat"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
@@ -104,6 +105,10 @@ func (f *shardFlags) apply(o *benchOptions, lo *load.Options, _ *probe.Endpoint,
 	// A directory (the shards' shared volume) gets one file per shard.
 	if st, err := os.Stat(o.resultFile); strings.HasSuffix(o.resultFile, "/") || (err == nil && st.IsDir()) {
 		o.resultFile = filepath.Join(o.resultFile, fmt.Sprintf("shard-%d-of-%d.json", sh.Index, sh.Count))
+		if o.extras != nil && o.extras.ownPath != "" {
+			// another tool's result there, llmprobe's beside it (as resolveOutputs names it)
+			o.extras.ownPath = compat.Path(o.resultFile, compat.LLMProbe+"-result")
+		}
 	}
 	own := o.ownResultFile() // llmprobe's own result, the one merge reads
 	lo.Shard = load.Shard{Index: sh.Index, Count: sh.Count}

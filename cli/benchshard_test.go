@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
+
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/sim"
 )
@@ -42,7 +44,6 @@ func TestBenchShardsAndMerge(t *testing.T) {
 			t.Setenv(jobIndexEnv, "2") // an Indexed Job's pod 2
 		}
 		wg.Go(func() { codes[k], _, errs[k] = bench(t, nil, args...) })
-		time.Sleep(50 * time.Millisecond) // each reads its environment before the next sets it
 	}
 	wg.Wait()
 	var sent int64
@@ -158,6 +159,33 @@ func TestBenchShardFlagsRefused(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("a refused shard wrote %d files", len(ents))
+	}
+}
+
+// TestShardBesideAnotherToolsResult protects shards run with another
+// tool's flags: the tool's result is shard-I-of-N.json in the --result-file
+// directory, llmprobe's own (the one merge reads) beside it, and the samples
+// beside that.
+func TestShardBesideAnotherToolsResult(t *testing.T) {
+	dir := t.TempDir()
+	app := kingpin.New("llmprobe", "")
+	o := addBenchFlags(app.Command("bench", ""))
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if _, err := app.Parse([]string{"bench", "--base-url", "http://h:8000", "--endpoint", "/v1/chat/completions", "--model", "m",
+		"--request-rate", "10", "--num-prompts", "20", "--shard", "1/2", "--start-at", later, "--result-file", dir + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	lo, _, _, err := benchPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "shard-1-of-2.json"); o.resultFile != want {
+		t.Errorf("the tool's result goes to %s, want %s", o.resultFile, want)
+	}
+	own := filepath.Join(dir, "shard-1-of-2.llmprobe-result.json")
+	sf, ok := lo.Samples.(*load.SamplesFile)
+	if o.ownResultFile() != own || !ok || sf.Path() != load.SamplesPath(own) || lo.Shard != (load.Shard{Index: 1, Count: 2}) {
+		t.Errorf("llmprobe's result %s, samples %v, shard %v; want %s and its samples", o.ownResultFile(), lo.Samples, lo.Shard, own)
 	}
 }
 
