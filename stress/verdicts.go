@@ -303,8 +303,13 @@ func errorAccumulationVerdict(ws []Window) load.Verdict {
 	n1, f1 := sumWindows(ws[:q])
 	n2, f2 := sumWindows(ws[len(ws)-q:])
 	var p1, p2, z float64
+	if n1 > 0 {
+		p1 = float64(f1) / float64(n1)
+	}
+	if n2 > 0 {
+		p2 = float64(f2) / float64(n2)
+	}
 	if n1 > 0 && n2 > 0 {
-		p1, p2 = float64(f1)/float64(n1), float64(f2)/float64(n2)
 		p := float64(f1+f2) / float64(n1+n2)
 		if se := math.Sqrt(p * (1 - p) * (1/float64(n1) + 1/float64(n2))); se > 0 {
 			z = (p2 - p1) / se
