@@ -49,6 +49,7 @@ type Runner struct {
 	reqs Requests
 	o    Options
 	h    Hooks
+	sess *sessionRun // nil unless the requests are sessions (conversation.go)
 
 	stop     chan struct{} // closed by Stop: no more arrivals
 	stopOnce sync.Once
@@ -78,7 +79,11 @@ func New(send Sender, reqs Requests, o Options, h Hooks) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{send: send, reqs: reqs, o: o, h: h, stop: make(chan struct{})}, nil
+	r := &Runner{send: send, reqs: reqs, o: o, h: h, stop: make(chan struct{})}
+	if err := r.initSessions(); err != nil { // conversations, shared prefixes (conversation.go)
+		return nil, err
+	}
+	return r, nil
 }
 
 // Options returns the runner's options, defaults applied.
@@ -150,6 +155,8 @@ type stepRun struct {
 	haltWhy  atomic.Value // string
 
 	sat *saturationTest // nil unless spec.saturation
+
+	conv convStep // closed loop: conversations that do not hold their user (conversation.go)
 
 	arrivals schedule // rate steps: set by openLoop before any request starts
 }
@@ -528,9 +535,13 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 			return time.Now()
 		}
 		var req probe.Request // before sleeping, so it adds no lag
-		if a.req != nil {
+		var sess *liveSession
+		switch {
+		case a.req != nil:
 			req = *a.req // a trace's
-		} else {
+		case r.sess != nil:
+			sess = r.sess.start() // a session's first turn (conversation.go)
+		default:
 			req = r.reqs.Next()
 		}
 		if !wait(sched) {
@@ -541,6 +552,10 @@ func (r *Runner) openLoop(ctx context.Context, st *stepRun) time.Time {
 		}
 		if r.inflight.Load() >= int64(o.MaxInFlight) {
 			r.drop(st, sched, warm)
+			continue
+		}
+		if sess != nil {
+			r.startSession(st, sess, sched, warm)
 			continue
 		}
 		r.begin()
@@ -570,6 +585,10 @@ func (r *Runner) closedLoop(ctx context.Context, st *stepRun) time.Time {
 		go func() {
 			defer st.wg.Done()
 			defer func() { issuing <- struct{}{} }()
+			if r.sess != nil {
+				r.sessionUser(ctx, st, end, &lastStart) // conversations (conversation.go)
+				return
+			}
 			for {
 				if ctx.Err() != nil || r.stopped() || st.halted() {
 					return
@@ -667,8 +686,7 @@ func (r *Runner) finish(st *stepRun, rec *probe.Record, warm bool) {
 	if warm {
 		rec.Phase = PhaseWarmup
 	}
-	interrupted := !rec.Success() && r.hard.Err() != nil
-	cut := !rec.Success() && !interrupted && errors.Is(context.Cause(st.ctx), errCut)
+	interrupted, cut := r.outcome(st, rec)
 	if rec.Success() {
 		r.succeeded.Add(1)
 		r.toks.Add(int64(rec.OutputTokens))

@@ -169,6 +169,14 @@ type Summary struct {
 	ScheduleLag Dist `json:"schedule_lag_ms"` // open-loop arrivals only
 	InputLen    Dist `json:"input_tokens_per_request"`
 	OutputLen   Dist `json:"output_tokens_per_request"`
+
+	// Turns breaks the requests of conversations down by turn index
+	// (turns.go); Conversations is what the conversations did; PrefixCache
+	// compares the TTFT of requests the server's prefix cache should serve
+	// with those it cannot (conversations and shared-prefix groups).
+	Turns         []TurnSummary        `json:"turns,omitempty"`
+	Conversations *ConversationSummary `json:"conversations,omitempty"`
+	PrefixCache   *PrefixCacheGain     `json:"prefix_cache,omitempty"`
 }
 
 // SLOSpec is the per-request objective goodput was judged against, in
@@ -209,6 +217,9 @@ type aggregator struct {
 	intervals [][2]int64        // start, end (ns since origin) of every measured request
 	ends      []int64           // end of successful requests (ns since origin)
 	arrivals  []int64           // scheduled (or start) time of every arrival, dropped included
+
+	seed uint64
+	sess *sessionAggs // conversations and shared prefixes (turns.go)
 }
 
 func newAggregator(slo probe.SLO, origin time.Time, seed uint64) *aggregator {
@@ -224,6 +235,7 @@ func newAggregator(slo probe.SLO, origin time.Time, seed uint64) *aggregator {
 		outLen: newSampleSet(seed + 7),
 		origin: origin,
 		tokens: map[int64]float64{},
+		seed:   seed,
 	}
 }
 
@@ -396,6 +408,9 @@ func (a *aggregator) summary(duration time.Duration) Summary {
 		s.PeakOutputThroughput = max(s.PeakOutputThroughput, v)
 	}
 	s.PeakConcurrent = peakConcurrency(a.intervals)
+	if a.sess != nil {
+		a.sess.fill(&s)
+	}
 	return s
 }
 
@@ -519,6 +534,9 @@ func (a *aggregator) merge(b *aggregator) {
 		a.tokens[k] += v
 	}
 	a.intervals = append(a.intervals, b.intervals...)
+	if b.sess != nil {
+		a.sessionsAgg(b.sess.plan).merge(b.sess)
+	}
 }
 
 // mergeFrom adds b's values into s: exact moments (Chan's parallel
