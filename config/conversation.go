@@ -69,8 +69,10 @@ const (
 	// MaxPrefixGroups bounds shared_prefix.groups: each group's prefix
 	// text is built at the start of every run.
 	MaxPrefixGroups = 4096
-	// maxPrefixText bounds groups × prefix_tokens, the text built per run.
-	maxPrefixText = 4 << 20
+	// maxPrefixText bounds groups × prefix_tokens, the text built per run
+	// (half what a workload may pregenerate, so that the words each group
+	// needs beyond its prefix fit too).
+	maxPrefixText = 2 << 20
 )
 
 var (

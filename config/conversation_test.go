@@ -139,7 +139,7 @@ func TestSessionErrors(t *testing.T) {
 		{`{name: w, input_tokens: 300, input_tokens_stddev: 20, input_tokens_min: 200, shared_prefix: {groups: 2, prefix_tokens: 250}}`,
 			"workloads[0].shared_prefix.prefix_tokens: 250 leaves no suffix in prompts of input_tokens_min 200"},
 		{`{name: w, input_tokens: 1048576, shared_prefix: {groups: 4096, prefix_tokens: 4096}}`,
-			"workloads[0].shared_prefix: groups × prefix_tokens (16777216) exceeds 4194304 tokens of prefix text"},
+			"workloads[0].shared_prefix: groups × prefix_tokens (16777216) exceeds 2097152 tokens of prefix text"},
 		{`{name: w, input_tokens: 100, shared_prefix: {groups: 2, prefix_tokens: 10, suffix_tokens: 5}}`,
 			"workloads[0].shared_prefix.suffix_tokens"},
 		{`{name: w, input_tokens: 100, shared_prefix: {groups: 2, prefix_tokens: 10}}`, ""},
