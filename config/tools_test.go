@@ -209,3 +209,29 @@ func TestSchemaName(t *testing.T) {
 		}
 	}
 }
+
+// check-config refuses tools on a target that cannot take them, naming the
+// target, rather than leaving it to the daemon's start.
+func TestToolsOnlyForChatAndVisionTargets(t *testing.T) {
+	dir := toolsDir(t, map[string]string{"tools.json": testToolsJSON})
+	in := `targets:
+  - {name: c, url: "http://h", model: m}
+  - {name: e, url: "http://h", model: m, kind: embeddings}
+workloads:
+  - {name: w, prompt: hi, tools_file: tools.json}
+probes:
+  - {name: p, targets: [c, e], workload: w, schedule: "@hourly"}
+`
+	path := filepath.Join(dir, "llmprobe.yaml")
+	if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(path)
+	want := path + `:7: probes[0].targets[1]: target "e": tools_file of workload "w" is only sent to chat and vision targets, not embeddings`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	if strings.Contains(err.Error(), "targets[0]") {
+		t.Errorf("the chat target was refused too: %v", err)
+	}
+}

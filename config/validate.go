@@ -624,6 +624,9 @@ func (l *loader) checkKinds(p string, targetNames []string, workload string, c *
 		case kind != KindVision && len(w.Images) > 0:
 			l.errorf(fmt.Sprintf("%s.targets[%d]", p, i), "target %s is of kind %s: only vision targets take the images of workload %s", quote(name), kind, quote(workload))
 		}
+		if msg := w.AnswerKindProblem(orDefault(t.Kind, KindChat)); msg != "" {
+			l.errorf(fmt.Sprintf("%s.targets[%d]", p, i), "target %s: %s", quote(name), msg)
+		}
 	}
 }
 
@@ -675,7 +678,7 @@ func (l *loader) validateSoak(s *Soak, p string) {
 			set   bool
 			field string
 		}{{rates, "rates"}, {vus, "vus"}, {maxVUs, "max_vus"}, {numRates, "num_rates"}, {arrival, "arrival"},
-			{l.has(p+".duration", s.Duration != 0), "duration"}, {l.has(p+".warmup", s.Warmup != 0), "warmup"}} {
+			{s.Duration != 0, "duration"}, {s.Warmup != 0, "warmup"}} { // String() writes a zero duration
 			if f.set {
 				l.errorf(p+"."+f.field, "not used in trace mode: the trace's times are the arrivals (trace.speed, trace.start and trace.end shape the replay)")
 			}

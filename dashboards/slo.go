@@ -118,7 +118,7 @@ func sloDashboard() *Dashboard {
 	}
 
 	requests := stacked(timeseries("Requests by result",
-		"Probe requests per second by result class: success, http_4xx, http_429, http_5xx, timeout, connection, protocol, canceled.",
+		"Probe requests per second by result class: success, http_4xx, http_429, http_5xx, timeout, connection, protocol, invalid_output (tool calls or structured output that failed their checks), canceled.",
 		"reqps", q(`sum by (result) (rate(llmprobe_requests_total{`+probeSel+`}[$__rate_interval]))`, "{{result}}")))
 	tokens := timeseries("Tokens per second",
 		"Output and prompt tokens of successful probe requests per second, per target (the server's usage figures where it sends them).",
