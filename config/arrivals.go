@@ -287,15 +287,17 @@ func (l *loader) checkTraceRun(p string, s *Soak, c *Config) {
 	}
 	w := &c.Workloads[wi]
 	wp := fmt.Sprintf("workloads[%d]", wi)
+	// The values applyDefaults gives a workload without them pass: they
+	// are what String writes back, and a config must load again from it.
 	for _, f := range []struct {
 		field string
 		set   bool
 	}{
-		{"prompt", w.Prompt != ""},
+		{"prompt", w.Prompt != "" && w.Prompt != DefaultPrompt},
 		{"input_tokens", w.InputTokens != 0},
 		{"dataset", w.Dataset != ""},
 		{"system", w.System != ""},
-		{"output_tokens", w.OutputTokens != (DecodeOptions{})},
+		{"output_tokens", w.OutputTokens != (DecodeOptions{}) && w.OutputTokens != (DecodeOptions{NumTokens: DefaultNumTokens})},
 		{"images", len(w.Images) > 0},
 		{"conversation", w.Conversation != nil},
 		{"shared_prefix", w.SharedPrefix != nil},
@@ -303,7 +305,7 @@ func (l *loader) checkTraceRun(p string, s *Soak, c *Config) {
 		{"tool_choice", w.ToolChoice != ""},
 		{"json_schema_file", w.JSONSchemaFile != ""},
 	} {
-		if l.has(wp+"."+f.field, f.set) {
+		if f.set && l.has(wp+"."+f.field, true) {
 			l.errorf(p+".workload", "workload %s sets %s, which trace mode does not send: the trace gives each request's prompt length, shared prefixes and output length", quote(w.Name), f.field)
 		}
 	}

@@ -607,8 +607,8 @@ func TestExampleConfig(t *testing.T) {
 	for _, s := range c.Soaks {
 		modes[s.Mode] = true
 	}
-	if len(modes) != 4 {
-		t.Errorf("example has soak modes %v, want all four", modes)
+	if len(modes) != 5 {
+		t.Errorf("example has soak modes %v, want all five", modes)
 	}
 	if p := c.Probe("heartbeat"); p == nil || p.Schedule != "@every 15s" {
 		t.Errorf("heartbeat probe = %+v", p)
