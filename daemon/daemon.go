@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmprobe/llmprobe/collector"
 	"github.com/llmprobe/llmprobe/config"
+	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/probe"
 	"github.com/llmprobe/llmprobe/schedule"
 	"github.com/llmprobe/llmprobe/servermetrics"
@@ -29,6 +30,8 @@ type Daemon struct {
 	metrics *collector.Metrics
 	sched   *schedule.Scheduler
 	server  atomic.Pointer[ServerWatch]
+	// prefixCache exports probes' prefix-cache gain (conversation.go).
+	prefixCache atomic.Pointer[collector.PrefixCacheMetrics]
 
 	mu      sync.RWMutex
 	cfg     *config.Config
@@ -56,6 +59,10 @@ type ProbeResult struct {
 	Success  bool            `json:"success"`
 	Reason   string          `json:"reason,omitempty"`
 	Records  []*probe.Record `json:"records"`
+	// Turns and PrefixCache: a run of conversations or shared prefixes
+	// (conversation.go), by turn and cold against warm.
+	Turns       []load.TurnSummary    `json:"turns,omitempty"`
+	PrefixCache *load.PrefixCacheGain `json:"prefix_cache,omitempty"`
 }
 
 // New returns a daemon with nothing scheduled; call Apply.
@@ -104,12 +111,14 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		kind: "probe", logger: d.logger, metrics: d.metrics, sched: d.sched,
 		same: sameJob,
 		stop: func(old *probeJob, removed bool) {
+			d.prefixCache.Load().Delete(prometheus.Labels{"target": old.target.Name, "name": old.probe.Name})
 			if removed {
 				d.server.Load().forgetRun(old.target.Name, old.probe.Name)
 			}
 		},
 		targetGone: func(tn string) {
 			d.metrics.Delete(prometheus.Labels{"target": tn})
+			d.prefixCache.Load().Delete(prometheus.Labels{"target": tn})
 			d.server.Load().forget(tn)
 		},
 		start: func(j *probeJob) error {
@@ -195,12 +204,25 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeRes
 	res := &ProbeResult{Probe: j.probe.Name, Target: j.target.Name, Model: j.target.Model, Success: true}
 	n := max(j.probe.Requests, 1)
 	inflight := d.metrics.InFlight(j.target.Name)
+	sess, err := newProbeSessions(j.gen) // conversations, shared prefixes
+	if err != nil {
+		res.Success, res.Reason, n = false, err.Error(), 0
+	}
 	for range n {
 		if ctx.Err() != nil {
 			res.Success, res.Reason = false, "canceled"
 			break
 		}
-		req := j.gen.Next()
+		var req probe.Request
+		if sess == nil {
+			req = j.gen.Next()
+		} else if req, err = sess.next(ctx); err != nil {
+			res.Success, res.Reason = false, err.Error()
+			if ctx.Err() != nil {
+				res.Reason = "canceled"
+			}
+			break
+		}
 		observe := func(rec *probe.Record) {
 			rec.Phase, rec.Name = "probe", j.probe.Name
 			if !adhoc && (ctx.Err() == nil || rec.Success()) {
@@ -213,6 +235,9 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeRes
 		inflight.Dec()
 		observe(rec)
 		res.Records = append(res.Records, rec)
+		if sess != nil {
+			sess.done(rec)
+		}
 		if err := j.slo.Check(rec); err != nil && res.Success {
 			res.Success = false
 			res.Reason = err.Error()
@@ -223,6 +248,12 @@ func (d *Daemon) runOnce(ctx context.Context, j *probeJob, adhoc bool) *ProbeRes
 	}
 	res.Time = time.Now()
 	res.Duration = res.Time.Sub(start)
+	if sess != nil {
+		res.Turns, res.PrefixCache = sess.breakdown()
+		if g, ok := cacheGain(res.PrefixCache); ok && !adhoc && ctx.Err() == nil {
+			d.prefixCache.Load().Set(j.target.Name, j.target.Model, "probe", j.probe.Name, g)
+		}
+	}
 	if page != nil && ctx.Err() == nil {
 		d.server.Load().probeDone(&j.target, j.probe.Name, probeBreakdown(ctx, page, before, res.Records))
 	}

@@ -79,6 +79,9 @@ func (r *reconciler[J]) apply(cfg, prevCfg *config.Config, cur, want map[string]
 		}
 		b := j.base()
 		gen, err := workload.NewForKind(&b.work, b.target.Kind)
+		if err == nil {
+			err = gen.CheckSessions() // conversations and shared prefixes suit the target's kind
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %q: %w", r.kind, b.entry, err)
 		}
