@@ -94,10 +94,14 @@ func benchRounds(b *testing.B, m int, stream func(i int) error) {
 			b.Fatal(e)
 		}
 	}
-	round(nil) // connections opened, buffers and pools warm
+	// The baseline is taken before any connection is open: a stream's
+	// memory is its connection's (buffers, the transport's goroutines)
+	// as much as its request's.
 	runtime.GC()
-	var idle, busy, after runtime.MemStats
+	var idle, warm, busy, after runtime.MemStats
 	runtime.ReadMemStats(&idle)
+	round(nil) // connections opened, buffers and pools warm
+	runtime.ReadMemStats(&warm)
 	sampled := false
 	b.ResetTimer()
 	cpu0 := processCPU()
@@ -121,8 +125,9 @@ func benchRounds(b *testing.B, m int, stream func(i int) error) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/toks, "ns/token")
 	live := func(ms *runtime.MemStats) float64 { return float64(ms.HeapInuse + ms.StackInuse) }
 	b.ReportMetric((live(&busy)-live(&idle))/float64(m), "B/stream")
+	b.ReportMetric(float64(busy.StackInuse-idle.StackInuse)/float64(m), "stackB/stream")
 	// Per-request allocations count, spread over its tokens.
-	b.ReportMetric(float64(after.Mallocs-idle.Mallocs)/toks, "allocs/token")
+	b.ReportMetric(float64(after.Mallocs-warm.Mallocs)/toks, "allocs/token")
 }
 
 // rawStream is one stream of the floor benchmark.

@@ -32,6 +32,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -167,6 +168,7 @@ type row struct {
 	RSSPerStreamKiB     float64 `json:"peak_rss_per_stream_kib"`
 	PeakRSSMiB          float64 `json:"peak_rss_mib"`
 	HeapPerStreamKiB    float64 `json:"heap_inuse_per_stream_kib"`
+	LivePerStreamKiB    float64 `json:"heap_live_per_stream_kib"` // marked live by the last GC
 	StackPerStreamKiB   float64 `json:"stack_inuse_per_stream_kib"`
 	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
 }
@@ -230,9 +232,15 @@ func measure(child *simChild, scenario string, duration, warmup time.Duration, p
 	var mid runtime.MemStats
 	var midInFlight int64
 	var midGoroutines int
+	var midLive uint64
 	midTimer := time.AfterFunc(warmup+duration/2, func() {
 		midInFlight, midGoroutines = r.Progress().InFlight, runtime.NumGoroutine()
 		runtime.ReadMemStats(&mid)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			midLive = live[0].Value.Uint64()
+		}
 		if prof.heap != "" {
 			if f, err := os.Create(prof.heap); err == nil {
 				_ = pprof.WriteHeapProfile(f)
@@ -310,6 +318,7 @@ func measure(child *simChild, scenario string, duration, warmup time.Duration, p
 	}
 	if midInFlight > 0 {
 		out.HeapPerStreamKiB = float64(mid.HeapInuse) / float64(midInFlight) / 1024
+		out.LivePerStreamKiB = float64(midLive) / float64(midInFlight) / 1024
 		out.StackPerStreamKiB = float64(mid.StackInuse) / float64(midInFlight) / 1024
 		out.GoroutinesPerStream = float64(midGoroutines) / float64(midInFlight)
 	}
@@ -358,18 +367,18 @@ func printTable(w io.Writer, rows []row) {
 		return strconv.FormatFloat(v, 'f', prec, 64)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\tfailed\tcompared\tTTFT err p50\tp99\tITL err p50\tp99\tsim lag p50\tp99\tTTFT-100ms p50\tsched lag p50\tp99\tclient µs/tok\tsim µs/tok\tclient cores\tsim cores\tpeak in flight\tRSS/stream KiB\theap KiB\tstack KiB\tgoroutines\t")
+	fmt.Fprintln(tw, "scenario\trequests\tfailed\tcompared\tTTFT err p50\tp99\tITL err p50\tp99\tsim lag p50\tp99\tTTFT-100ms p50\tsched lag p50\tp99\tclient µs/tok\tsim µs/tok\tclient cores\tsim cores\tpeak in flight\tRSS/stream KiB\theap KiB\tlive KiB\tstack KiB\tgoroutines\t")
 	for _, r := range rows {
 		lag50, lag99 := "-", "-"
 		if r.OpenLoop {
 			lag50, lag99 = f(r.LagP50, 3), f(r.LagP99, 3)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Scenario, r.Requests, r.Failed, r.Compared,
 			f(r.TTFTErrP50, 3), f(r.TTFTErrP99, 3), f(r.ITLErrP50, 3), f(r.ITLErrP99, 3),
 			f(r.SimLagP50, 3), f(r.SimLagP99, 3), f(r.TTFTInjectedP50, 2), lag50, lag99,
 			f(r.ClientCPUPerToken, 2), f(r.SimCPUPerToken, 2), f(r.ClientCores, 2), f(r.SimCores, 2),
-			r.PeakInFlight, f(r.RSSPerStreamKiB, 1), f(r.HeapPerStreamKiB, 1), f(r.StackPerStreamKiB, 1), f(r.GoroutinesPerStream, 2))
+			r.PeakInFlight, f(r.RSSPerStreamKiB, 1), f(r.HeapPerStreamKiB, 1), f(r.LivePerStreamKiB, 1), f(r.StackPerStreamKiB, 1), f(r.GoroutinesPerStream, 2))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nms: err = client's stamp - simulator's send time; sim lag = send - due; TTFT-100ms = the engine's TTFT minus the configured one.")

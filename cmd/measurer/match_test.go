@@ -17,7 +17,7 @@ func TestCompare(t *testing.T) {
 		{Port: 1, Start: 200*ms - 500_000, End: 320 * ms, Arrivals: []int64{302 * ms, 313 * ms}},
 		{Port: 1, Start: 9 * ms, End: 130 * ms, Arrivals: []int64{112 * ms, 122 * ms}},
 		{Port: 2, Start: 4 * ms, End: 106 * ms, Arrivals: []int64{105 * ms, 106 * ms}}, // chunk count differs
-		{Port: 3, Start: 0, End: 500 * ms, Arrivals: []int64{100 * ms}},                 // no trace
+		{Port: 3, Start: 0, End: 500 * ms, Arrivals: []int64{100 * ms}},                // no trace
 	}
 	c := compare(cl, sv)
 	if c.Matched != 2 || c.Unmatched != 2 {
