@@ -36,7 +36,9 @@ import (
 // In both loops a conversation whose next turn would start after the
 // step's window ends there ("cut"); so does one whose think time the run's
 // stop or the drain bound interrupts. With num_requests, a step counts the
-// sessions it starts, not their turns.
+// sessions it starts, not their turns; a rate step's rate is conversations
+// per second (its achieved rate counts their turns), and a sweep, whose
+// rates come from requests per second, refuses conversations.
 
 // SessionSource is a Requests whose requests come in sessions;
 // *workload.Generator is one.
@@ -144,6 +146,12 @@ func (r *Runner) initSessions() error {
 		return errors.New("a trace brings its own requests: conversations and shared prefixes cannot replay one")
 	}
 	sr := &sessionRun{src: s, plan: s.Plan()}
+	if sr.conversation() && r.o.Mode == ModeSweep {
+		// A sweep offers rates from the requests per second its users
+		// achieved, and judges each step by them: an arrival of several
+		// turns offers more than its rate says.
+		return errors.New("a sweep's rates are requests per second, and a conversation is several: run conversations in rate mode (conversations per second) or throughput mode")
+	}
 	if sr.plan.History == HistoryServer {
 		a, ok := r.send.(AnswerSender)
 		if !ok {

@@ -336,6 +336,14 @@ func TestHistoryServer(t *testing.T) {
 		!strings.Contains(err.Error(), "a trace brings its own requests") {
 		t.Errorf("New in trace mode: %v", err)
 	}
+	if _, err := New(&cacheSender{}, fakeSource{&fakeSessions{plan: conversationPlan(true, 0)}}, Options{Mode: ModeSweep, Duration: time.Second}, Hooks{}); err == nil ||
+		!strings.Contains(err.Error(), "a sweep's rates are requests per second") {
+		t.Errorf("New in sweep mode: %v", err)
+	}
+	// Single requests of shared-prefix groups sweep as any requests.
+	if _, err := New(&cacheSender{}, fakeSource{&fakeSessions{plan: SessionPlan{Kind: SessionSharedPrefix}}}, Options{Mode: ModeSweep, Duration: time.Second}, Hooks{}); err != nil {
+		t.Errorf("shared prefixes in sweep mode: %v", err)
+	}
 	send := &answerSender{cacheSender{cold: time.Millisecond, warm: time.Millisecond}}
 	runSessions(t, f, send, Options{Mode: ModeThroughput, VUs: 1, NumRequests: 1})
 	if got := f.answers["c1 t2"]; got != "answer to c1 t2" {
