@@ -186,7 +186,7 @@ func (cv *conversation) Next() (probe.Request, load.Turn, bool) {
 		}
 	}
 	n := cv.lens[cv.turn]
-	if max := cv.c.cfg.MaxContextTokens; max > 0 && cv.contextTokens()+n > max {
+	if limit := cv.c.cfg.MaxContextTokens; limit > 0 && cv.contextTokens()+n > limit {
 		cv.msgs = cv.msgs[:keep]
 		cv.end = load.EndMaxContext
 		return probe.Request{}, load.Turn{}, false
