@@ -45,7 +45,7 @@ type SSEReader struct {
 
 // sseBufSize is the reader's buffer to begin with: a streamed chunk is a
 // few hundred bytes, and the buffer grows for a larger event.
-const sseBufSize = 2048
+const sseBufSize = 1024
 
 // NewSSEReader returns a reader of events from rd whose data may not exceed
 // maxEvent bytes (a hostile server cannot make us buffer without bound).

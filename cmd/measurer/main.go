@@ -78,6 +78,9 @@ func run() int {
 		}
 		return 0
 	}
+	if *heapProfile != "" {
+		runtime.MemProfileRate = 4096 // a profile of per-stream memory needs fine samples
+	}
 	cpus := allowedCPUs()
 	clientCPU, childCPU := -1, -1
 	if *pin && len(cpus) >= 2 {
