@@ -101,37 +101,53 @@ func TestMooncakeTraceReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	reqs, _ := tr.Requests()
-	sched, err := tr.Schedule()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := workload.NewTrace(&config.Workload{Name: "trace"}, config.KindChat, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched.Requests = gen
-	url := simtest.Start(t, sim.Config{TTFT: 2 * time.Millisecond, ITL: time.Millisecond,
-		PrefixCache: sim.PrefixCache{Enabled: true, Blocks: 1 << 17}})
-	client := probe.NewClient(probe.Endpoint{Name: "sim", URL: url, Model: "sim-model", Kind: config.KindChat, Stream: true, SupportsMinTokens: true})
-	defer client.CloseIdle()
-	s := &sent{Sender: client, recs: map[string]*probe.Record{}}
-	r, err := load.New(s, gen, load.Options{Mode: load.ModeTrace, Trace: sched, KeepRecords: true, Name: "trace"}, load.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := r.Run(context.Background())
-	sum := res.Summary
-	lag := sum.ScheduleLag
-	t.Logf("%d requests over %.2f s (trace span %.1f s at %dx): schedule lag p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms; %d dropped",
-		sum.Requests, res.Steps[0].WindowS, res.Context.Trace.SpanS*speed, speed, lag.P50, lag.P90, lag.P99, lag.Max, sum.Dropped)
-	if res.Status != load.StatusCompleted || sum.Successful != n || sum.Dropped != 0 || len(s.reqs) != n {
-		t.Fatalf("status %s: %d successful, %d dropped, %d sent of %d (errors %v)", res.Status, sum.Successful, sum.Dropped, len(s.reqs), n, sum.Errors)
-	}
-	if lag.Count != n || lag.P99 > lagBound {
-		t.Errorf("schedule lag p99 %.3f ms over %d requests, want at most %v ms", lag.P99, lag.Count, lagBound)
-	}
-	if res.ClientBottleneck {
-		t.Errorf("client bottleneck: %s", res.ClientNote)
+	// A replay whose lag is past the bound is run again, four times at most: the
+	// bound is the client's, and a machine busy with other test packages
+	// can steal its CPU for a few milliseconds; a client that cannot keep
+	// it misses it every time. Each attempt has its own simulator and its
+	// own (cold) text, so the prefix cache starts empty.
+	const attempts = 5
+	var (
+		res   *load.Result
+		s     *sent
+		gen   *workload.TraceGenerator
+		sched *load.Trace
+	)
+	for attempt := 1; ; attempt++ {
+		var err error
+		if sched, err = tr.Schedule(); err != nil {
+			t.Fatal(err)
+		}
+		if gen, err = workload.NewTrace(&config.Workload{Name: "trace"}, config.KindChat, tr); err != nil {
+			t.Fatal(err)
+		}
+		sched.Requests = gen
+		url := simtest.Start(t, sim.Config{TTFT: 2 * time.Millisecond, ITL: time.Millisecond,
+			PrefixCache: sim.PrefixCache{Enabled: true, Blocks: 1 << 17}})
+		client := probe.NewClient(probe.Endpoint{Name: "sim", URL: url, Model: "sim-model", Kind: config.KindChat, Stream: true, SupportsMinTokens: true})
+		defer client.CloseIdle()
+		s = &sent{Sender: client, recs: map[string]*probe.Record{}}
+		r, err := load.New(s, gen, load.Options{Mode: load.ModeTrace, Trace: sched, KeepRecords: true, Name: "trace"}, load.Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = r.Run(context.Background())
+		sum := res.Summary
+		lag := sum.ScheduleLag
+		t.Logf("attempt %d: %d requests over %.2f s (trace span %.1f s at %dx): schedule lag p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms; %d dropped",
+			attempt, sum.Requests, res.Steps[0].WindowS, res.Context.Trace.SpanS*speed, speed, lag.P50, lag.P90, lag.P99, lag.Max, sum.Dropped)
+		if res.Status != load.StatusCompleted || sum.Successful != n || sum.Dropped != 0 || len(s.reqs) != n {
+			t.Fatalf("status %s: %d successful, %d dropped, %d sent of %d (errors %v)", res.Status, sum.Successful, sum.Dropped, len(s.reqs), n, sum.Errors)
+		}
+		if lag.Count != n {
+			t.Fatalf("schedule lag of %d requests, want %d", lag.Count, n)
+		}
+		if lag.P99 <= lagBound && !res.ClientBottleneck {
+			break
+		}
+		if attempt == attempts {
+			t.Fatalf("schedule lag p99 %.3f ms in each of %d attempts, want at most %v ms", lag.P99, attempts, lagBound)
+		}
 	}
 
 	// Each request sent is one of the trace's, once, with its lengths.
@@ -170,7 +186,9 @@ func TestMooncakeTraceReplay(t *testing.T) {
 			if pa[:shared] != pb[:shared] {
 				t.Fatalf("requests %d and %d share %d blocks but not their text", a, b, k)
 			}
-			if end := min(shared+slack, len(pa), len(pb)); shared < min(len(pa), len(pb)) && pa[shared:end] == pb[shared:end] {
+			// (Where either ends within slack characters of the shared text,
+			// a few characters can agree by chance: not checked.)
+			if end := shared + slack; end <= min(len(pa), len(pb)) && pa[shared:end] == pb[shared:end] {
 				t.Fatalf("requests %d and %d differ from block %d but their text goes on alike", a, b, k)
 			}
 			pairs++
