@@ -839,6 +839,7 @@ func printResult(w io.Writer, res *load.Result) {
 		row("Median lag (ms):", s.ScheduleLag.P50)
 		row("P99 lag (ms):", s.ScheduleLag.P99)
 	}
+	printSessions(w, res) // conversations' turns, the prefix-cache gain (benchconversation.go)
 	printErrors(w, s, row)
 	if g := res.GPU; g != nil {
 		fmt.Fprintln(w, center("GPU (this machine)", 50, '-'))

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,6 +122,30 @@ func TestProcedureSoakErrors(t *testing.T) {
 			t.Errorf("%s: unexpected error %v", c.soak, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s:\n got %v\nwant %q", c.soak, err, c.want)
+		}
+	}
+}
+
+func TestSweepsRefuseConversations(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.jsonl"), []byte(`{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": "more"}]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"mode: sweep, duration: 1s", "mode: procedure"} {
+		in := `targets:
+  - {name: t, url: "http://h", model: m}
+workloads:
+  - {name: w, dataset: c.jsonl, conversation: {think_time: 1s}}
+soaks:
+  - {name: s, targets: [t], workload: w, ` + mode + `}
+`
+		path := filepath.Join(dir, "x.yaml")
+		if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFile(path)
+		if err == nil || !strings.Contains(err.Error(), `soaks[0].mode: a `) || !strings.Contains(err.Error(), `cannot replay the conversations of workload "w"`) {
+			t.Errorf("%s: %v", mode, err)
 		}
 	}
 }

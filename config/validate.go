@@ -89,6 +89,11 @@ func (l *loader) validate(c *Config) {
 		l.checkRefs(p, s.Targets, s.Workload, targets, workloads)
 		l.checkKinds(p, s.Targets, s.Workload, c)
 		l.checkTraceRun(p, s, c)
+		if w := c.Workload(s.Workload); w != nil && w.Conversation != nil && (s.Mode == ModeSweep || s.Mode == ModeProcedure) {
+			// A sweep's rates are derived and judged in requests per second;
+			// a conversation's rate is conversations per second.
+			l.errorf(p+".mode", "a %s cannot replay the conversations of workload %s: use rate or throughput mode", s.Mode, quote(s.Workload))
+		}
 		if s.Schedule != "" {
 			l.checkSchedule(p+".schedule", s.Schedule)
 		}

@@ -56,7 +56,13 @@ type Soaks struct {
 	server atomic.Pointer[ServerWatch]
 
 	procSink *ProcedureSink // under mu; nil: procedures export nothing
+
+	prefixCache atomic.Pointer[collector.PrefixCacheMetrics] // nil: not exported
 }
+
+// SetPrefixCacheMetrics makes soaks with conversations or shared prefixes
+// export their prefix-cache gain when a run ends (phase soak).
+func (s *Soaks) SetPrefixCacheMetrics(m *collector.PrefixCacheMetrics) { s.prefixCache.Store(m) }
 
 // SetProcedureSink makes procedure soaks export their figures and verdicts
 // there, starting with each one's last stored procedure. Call it before any
@@ -169,11 +175,13 @@ func (s *Soaks) Apply(cfg *config.Config) error {
 			old.cancel()
 			if removed {
 				s.sm.Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
+				s.prefixCache.Load().Delete(prometheus.Labels{"target": old.target.Name, "name": old.soak.Name})
 				s.server.Load().forgetRun(old.target.Name, old.soak.Name)
 			}
 		},
 		targetGone: func(tn string) {
 			s.sm.Delete(prometheus.Labels{"target": tn})
+			s.prefixCache.Load().Delete(prometheus.Labels{"target": tn})
 			s.server.Load().forget(tn)
 		},
 		start: func(j *soakJob) error {
@@ -328,6 +336,9 @@ func (s *Soaks) run(ctx context.Context, j *soakJob, trigger string) {
 	}
 	s.sm.RunDone(j.target.Name, j.soak.Name, res.Passed, res.Ended.Sub(started), res.Ended)
 	watch.soakDone(&j.target, j.soak.Name, res)
+	if g, ok := cacheGain(res.Summary.PrefixCache); ok && res.Status == load.StatusCompleted {
+		s.prefixCache.Load().Set(j.target.Name, j.target.Model, PhaseSoak, j.soak.Name, g)
+	}
 	if res.Mode == load.ModeSweep && res.Status == load.StatusCompleted {
 		var steps []collector.SweepStep
 		for _, st := range res.Steps {

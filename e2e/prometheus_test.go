@@ -74,7 +74,7 @@ soaks:
   - {name: sweep, targets: [sim], workload: short, mode: sweep, max_vus: 2, num_rates: 3,
      duration: 2s, max_in_flight: 64, seed: 1, slo: {ttft: 500ms}}
   - {name: stress, targets: [sim], workload: short, mode: procedure, max_in_flight: 64, seed: 1,
-     procedure: {scale: 0.004, ladder: [1, 2, 4], ladder_max: 8, sweep_rates: 4, fractions: [0.5], soak_duration: 10m}}
+     procedure: {scale: 0.01, ladder: [1, 2, 4], ladder_max: 8, sweep_rates: 8, fractions: [0.5], soak_duration: 10m}}
 `
 
 const prometheusConfig = `
