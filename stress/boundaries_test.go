@@ -500,11 +500,12 @@ func TestSeriesSinkWindows(t *testing.T) {
 }
 
 // A window keeps at most maxWindowSamples latencies, a uniform sample of
-// all it saw.
+// all it saw. (With the sink's seeded source, the 29295th latency draws
+// the slot just past the sample: 30000 of them reach it.)
 func TestSeriesSinkSamplesABusyWindow(t *testing.T) {
 	origin := time.Unix(100, 0)
 	s := newSeriesSink(origin, 10*time.Second)
-	n := maxWindowSamples + 1000
+	n := maxWindowSamples + 10000
 	for i := range n {
 		e := &load.Entry{Phase: "soak", Start: origin, End: origin.Add(500 * time.Millisecond), Result: "success", E2EMS: float64(i % 1000), TTFTMS: 1}
 		if err := s.WriteEntry(e); err != nil {
