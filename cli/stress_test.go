@@ -385,3 +385,24 @@ func TestStressPlanFlags(t *testing.T) {
 		t.Errorf("given %v", given)
 	}
 }
+
+// Gamma arrivals reach the procedure's open-loop steps: --burstiness is
+// bench's, and stress keeps the arrival process it gives.
+func TestStressTakesGammaArrivals(t *testing.T) {
+	url := stressSim(t, sim.Faults{})
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	code, _ := runStressCmd(t, nil, &stderr, "--url", url, "--model", sim.DefaultModel, "--data-dir", dir,
+		"--steps", "sanity", "--scale", "0.05", "--sanity-rate", "10", "--burstiness", "0.5")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	p := readProcedure(t, dir)
+	o := p.Outcome(stress.StepSanity)
+	if o == nil || len(o.Results) != 1 {
+		t.Fatalf("sanity outcome %+v", o)
+	}
+	if c := o.Results[0].Context; c.Arrival != "gamma" || c.Burstiness != 0.5 {
+		t.Errorf("sanity ran with arrival %q burstiness %v, want gamma 0.5", c.Arrival, c.Burstiness)
+	}
+}

@@ -99,7 +99,6 @@ func benchOnly(b *benchOptions) []string {
 	rates := "rates are derived from the detected max: --sanity-rate, --fractions, --soak-fraction (or --max-rps)"
 	refuse(len(b.rates) > 0, "rates", rates)
 	refuse(b.requestRate != "", "request-rate", rates)
-	refuse(b.burstiness != "", "burstiness", "use --arrival constant or poisson")
 	users := "users come from the ladder: --ladder, --ladder-max"
 	refuse(b.maxVUs != 0, "max-vus", users)
 	refuse(b.concurrency != 0, "concurrency", users+" (--max-in-flight caps open-loop steps)")
