@@ -29,7 +29,7 @@ type benchSessions struct {
 func benchSessionFlags(flag func(group, name, help string) *kingpin.FlagClause) benchApply {
 	s := &benchSessions{}
 	flag(groupWorkload, "multi-turn", "Replay --dataset's conversations turn by turn (JSON lines message lists, ShareGPT or inference-benchmarker conversations): each turn sends the history so far, each conversation holds a user (throughput) or is an arrival (rate); --num-requests counts conversations. The result breaks the figures down by turn (summary.turns).").BoolVar(&s.multiTurn)
-	flag(groupWorkload, "history", "With --multi-turn: whose answers each turn's history holds: dataset (the default: the dataset's). server (the server's own) is not available yet: the client does not keep the answers' text.").StringVar(&s.history)
+	flag(groupWorkload, "history", "With --multi-turn: whose answers each turn's history holds: dataset (the default: the dataset's) or server (the server's own, as a real user's client sends them back).").StringVar(&s.history)
 	flag(groupWorkload, "think-time", "With --multi-turn: the pause between a turn's answer and the next turn (default 0s).").StringVar(&s.thinkTime)
 	flag(groupWorkload, "think-time-distribution", "With --multi-turn: fixed (default) or exponential (seeded draws with --think-time as their mean).").StringVar(&s.thinkDist)
 	flag(groupWorkload, "hold-slot", "With --multi-turn: a conversation keeps its user (throughput mode) or its in-flight slot (rate mode) during its think time; unset, the user serves other conversations meanwhile and the slot is free.").BoolVar(&s.holdSlot)

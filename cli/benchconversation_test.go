@@ -101,7 +101,6 @@ func TestBenchSessionFlagErrors(t *testing.T) {
 		{[]string{"--hold-slot", "--max-turns", "2"}, "--hold-slot is only used with --multi-turn\n--max-turns is only used with --multi-turn"},
 		{[]string{"--multi-turn"}, "--multi-turn replays a dataset's conversations: give --dataset"},
 		{[]string{"--multi-turn", "--dataset", path, "--kind", "completions"}, "--multi-turn sends chat messages: only with --kind chat, not completions"},
-		{[]string{"--multi-turn", "--dataset", path, "--history", "server"}, "--history: server: the client does not keep the text of the answers it streams yet; use --history dataset"},
 		{[]string{"--multi-turn", "--dataset", path, "--history", "mine"}, `--history: want dataset or server, got "mine"`},
 		{[]string{"--multi-turn", "--dataset", path, "--think-time", "soon"}, `--think-time: "soon" is not a duration`},
 		{[]string{"--multi-turn", "--dataset", path, "--think-time-distribution", "exponential"}, "--think-time-distribution: exponential needs a --think-time (its mean)"},

@@ -19,9 +19,7 @@ import (
 // max_context_tokens, or at its first failed turn.
 type Conversation struct {
 	// History is dataset (the default: the dataset's recorded answers)
-	// or server (the server's answers, as a real user sees them). server
-	// is refused for now: the client does not keep the text it streams
-	// (see HistoryServer).
+	// or server (the server's answers, as a real user sees them).
 	History string `yaml:"history,omitempty" json:"history,omitempty"`
 	// ThinkTime is the pause between a turn's answer and the next turn;
 	// ThinkTimeDistribution is fixed (default) or exponential (around
@@ -54,10 +52,8 @@ type parsedConversations struct {
 // History and think time values (Conversation).
 const (
 	HistoryDataset = "dataset"
-	// HistoryServer sends the server's own answers back. It needs the
-	// client to keep the text of every answer it streams, which package
-	// probe does not do yet; until it does, the value is refused by name
-	// rather than quietly replaced by the dataset's answers.
+	// HistoryServer sends the server's own answers back, as a real user's
+	// client does (probe.Client.DoAnswer keeps each answer's text).
 	HistoryServer    = "server"
 	ThinkFixed       = "fixed"
 	ThinkExponential = "exponential"
@@ -164,9 +160,7 @@ func conversationProblems(w *Workload, has func(string) bool) []keyMsg {
 		bad("", "conflicts with shared_prefix: set only one")
 	}
 	switch c.History {
-	case "", HistoryDataset:
-	case HistoryServer:
-		bad("history", "server: the client does not keep the text of the answers it streams yet; use history: dataset (the dataset's answers)")
+	case "", HistoryDataset, HistoryServer:
 	default:
 		bad("history", "invalid history %s (want %s)", quote(c.History), list(histories))
 	}

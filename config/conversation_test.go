@@ -104,8 +104,6 @@ func TestSessionErrors(t *testing.T) {
 	for _, c := range []struct{ workload, want string }{
 		{`{name: w, prompt: hi, conversation: {}}`,
 			"llmprobe.yaml:5: workloads[0].conversation: needs dataset: (the conversations to replay)"},
-		{`{name: w, dataset: convs.jsonl, conversation: {history: server}}`,
-			"llmprobe.yaml:5: workloads[0].conversation.history: server: the client does not keep the text of the answers it streams yet; use history: dataset (the dataset's answers)"},
 		{`{name: w, dataset: convs.jsonl, conversation: {history: mine}}`,
 			`workloads[0].conversation.history: invalid history "mine" (want dataset or server)`},
 		{"\n    name: w\n    dataset: convs.jsonl\n    conversation:\n      think_time: 2h",

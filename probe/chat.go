@@ -53,7 +53,7 @@ func generationBody(ep *Endpoint, req Request) requestBody {
 	}
 	// Not for a checked answer: forcing its length would make the model
 	// write on past the end of its tool call or JSON document.
-	if ep.SupportsMinTokens && req.MinTokens > 0 && req.Answer == nil {
+	if ep.SupportsMinTokens && req.MinTokens > 0 && !req.Answer.checks() {
 		b.MinTokens = req.MinTokens
 		b.IgnoreEOS = true
 	}

@@ -88,7 +88,11 @@ type Record struct {
 	// unset) and the answer was text, calling none: a legitimate answer,
 	// counted apart.
 	NoToolCall bool `json:"no_tool_call,omitempty"`
-	Retries    int  `json:"retries,omitempty"`
+	// Answer is the answer's text, kept only when the request asked for
+	// it (AnswerSpec.KeepText: a conversation sending the server's own
+	// answers back). Never in results or logs.
+	Answer  string `json:"-"`
+	Retries int    `json:"retries,omitempty"`
 	// ConnRetries counts sends repeated because a reused keep-alive
 	// connection failed before any byte of the response arrived (the server
 	// had closed it): the server never answered them, so they are not

@@ -37,7 +37,7 @@ type answer struct {
 // newAnswer returns the collector of an answer to a request asking spec
 // (nil: nothing is checked; calls are still assembled and counted).
 func newAnswer(spec *AnswerSpec) *answer {
-	return &answer{keepText: spec != nil && (spec.Schema != nil || spec.Tools != nil)}
+	return &answer{keepText: spec.checks() || spec != nil && spec.KeepText}
 }
 
 // addText appends a content fragment, a JSON string.
@@ -125,6 +125,12 @@ func (a *answer) call(idx int) *toolCall {
 func (c *Client) checkAnswer(rec *Record, spec *AnswerSpec, a *answer) {
 	rec.ToolCalls = len(a.calls)
 	if spec == nil {
+		return
+	}
+	if spec.KeepText {
+		rec.Answer = string(a.text)
+	}
+	if !spec.checks() {
 		return
 	}
 	if err := spec.check(a, rec.FinishReason); err != nil {

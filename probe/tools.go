@@ -36,6 +36,15 @@ type AnswerSpec struct {
 	// Schema is sent as response_format {type: json_schema}; nil sends
 	// none.
 	Schema *JSONSchema
+	// KeepText keeps the answer's text in Record.Answer (a conversation
+	// replaying the server's own answers sends it back); it sends nothing
+	// and checks nothing.
+	KeepText bool
+}
+
+// checks reports whether spec asks anything of the answer (nil: no).
+func (spec *AnswerSpec) checks() bool {
+	return spec != nil && (spec.Tools != nil || spec.Schema != nil)
 }
 
 // apply sets the body's tools, tool_choice and response_format.
