@@ -117,9 +117,9 @@ func (c *childState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // runSim serves the simulator on addr until stdin closes or a signal
 // comes, pinned to cpu when it is not negative.
-func runSim(addr string, cpu int, profile string) error {
+func runSim(addr string, cpu int, realtime bool, profile string) error {
 	if cpu >= 0 {
-		if err := pinProcess(cpu); err != nil {
+		if err := pinProcess(cpu, realtime); err != nil {
 			return err
 		}
 	}
@@ -154,8 +154,9 @@ type simChild struct {
 	http *http.Client
 }
 
-func startSimChild(cpu int, profile string) (*simChild, error) {
-	cmd := exec.Command(os.Args[0], "-serve-sim", "127.0.0.1:0", "-sim-cpu", strconv.Itoa(cpu), "-sim-cpuprofile", profile)
+func startSimChild(cpu int, realtime bool, profile string) (*simChild, error) {
+	cmd := exec.Command(os.Args[0], "-serve-sim", "127.0.0.1:0", "-sim-cpu", strconv.Itoa(cpu),
+		"-realtime="+strconv.FormatBool(realtime), "-sim-cpuprofile", profile)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

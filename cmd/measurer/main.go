@@ -68,11 +68,12 @@ func run() int {
 	warmup := flag.Duration("warmup", 3*time.Second, "warmup per scenario (connections opened, loops in step)")
 	scenarios := flag.String("scenarios", "streams=1,streams=100,streams=1000,streams=2000,rate=200", "comma-separated streams=N (closed-loop concurrent streams) and rate=R (open-loop constant req/s)")
 	pin := flag.Bool("pin", true, "pin the client and the simulator to a CPU each, where this process may use two or more")
+	realtime := flag.Bool("realtime", false, "with -pin: run both in the SCHED_FIFO class, so that other work on a shared machine does not delay their wake-ups (needs root or CAP_SYS_NICE)")
 	jsonOut := flag.String("json", "", "also write the rows as JSON to this file")
 	flag.Parse()
 
 	if *serveSim != "" {
-		if err := runSim(*serveSim, *simCPU, *simProfile); err != nil {
+		if err := runSim(*serveSim, *simCPU, *realtime, *simProfile); err != nil {
 			fmt.Fprintln(os.Stderr, "measurer sim:", err)
 			return 1
 		}
@@ -86,7 +87,7 @@ func run() int {
 	if *pin && len(cpus) >= 2 {
 		clientCPU, childCPU = cpus[0], cpus[1]
 	}
-	child, err := startSimChild(childCPU, *simProfile)
+	child, err := startSimChild(childCPU, *realtime, *simProfile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "measurer:", err)
 		return 1
@@ -94,11 +95,14 @@ func run() int {
 	defer child.stop()
 	placement := "not pinned (sharing the machine's CPUs)"
 	if clientCPU >= 0 {
-		if err := pinProcess(clientCPU); err != nil {
+		if err := pinProcess(clientCPU, *realtime); err != nil {
 			fmt.Fprintln(os.Stderr, "measurer:", err)
 			return 1
 		}
 		placement = fmt.Sprintf("client pinned to CPU %d, simulator to CPU %d (sched_setaffinity, GOMAXPROCS 1 each)", clientCPU, childCPU)
+		if *realtime {
+			placement += ", both SCHED_FIFO"
+		}
 	}
 	fmt.Printf("measurer: simulator at %s (TTFT %s, ITL %s, %d tokens, jitter off); %d CPUs, %s; %s measured + %s warmup per scenario\n\n",
 		child.url, injectedTTFT, injectedITL, outputTokens, runtime.NumCPU(), placement, *duration, *warmup)
@@ -198,6 +202,17 @@ func measure(child *simChild, scenario string, duration, warmup time.Duration, p
 	client := probe.NewClient(probe.Endpoint{Name: "sim", URL: child.url, Model: sim.DefaultModel, Stream: true, Timeout: time.Minute})
 	defer client.CloseIdle()
 	ts := &tracedSender{c: client, every: every}
+	if kind == "streams" {
+		// Closed-loop users that all start at once stay in lock-step
+		// against a simulator without jitter: every stream's tokens
+		// due at the same instant, every round of requests starting and
+		// ending together. Their first requests are spread over one
+		// request's length, within the warmup, as a ramp-up would.
+		ts.stagger, ts.streams = injectedTTFT+outputTokens*injectedITL, int(n)
+		if warmup < 2*ts.stagger {
+			return row{}, fmt.Errorf("scenario %q: the warmup must be at least %s, to spread the streams", scenario, 2*ts.stagger)
+		}
+	}
 	r, err := load.New(ts, fixed{}, o, load.Hooks{})
 	if err != nil {
 		return row{}, err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/llmprobe/llmprobe/probe"
 )
@@ -29,12 +30,22 @@ type tracedSender struct {
 	c     *probe.Client
 	every int          // connection sampling, as the child's
 	from  atomic.Int64 // window start (Unix ns); 0: keep nothing
+	// The first staggered requests wait i*stagger/streams before they
+	// start (see measure).
+	stagger time.Duration
+	streams int
+	started atomic.Int64
 
 	mu   sync.Mutex
 	kept []clientTrace
 }
 
 func (t *tracedSender) Do(ctx context.Context, req probe.Request) *probe.Record {
+	if t.stagger > 0 {
+		if i := t.started.Add(1) - 1; i < int64(t.streams) {
+			time.Sleep(time.Duration(i) * t.stagger / time.Duration(t.streams))
+		}
+	}
 	var port atomic.Int64 // the transport may call GotConn off this goroutine
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
 		if a, ok := i.Conn.LocalAddr().(*net.TCPAddr); ok {

@@ -6,4 +6,4 @@ import "errors"
 
 func allowedCPUs() []int { return nil }
 
-func pinProcess(int) error { return errors.New("pinning needs Linux") }
+func pinProcess(int, bool) error { return errors.New("pinning needs Linux") }
