@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 )
@@ -55,26 +54,14 @@ func LoadConversations(path string) ([]Conversation, error) {
 // order. It stops at the first problem, or the first error fn returns, and
 // returns it; problems name the file and line, as Read's do.
 func ReadConversations(path string, fn func(Conversation) error) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return &Error{File: path, Msg: "not a regular file"}
-	}
-	f, err := os.Open(path)
+	f, br, shareGPT, bom, err := open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	first, bom, err := firstByte(br)
-	if err != nil {
-		return &Error{File: path, Msg: "cannot read: " + err.Error()}
-	}
 	n := 0
 	count := func(c Conversation) error { n++; return fn(c) }
-	if first == '[' && !strings.HasSuffix(strings.ToLower(path), ".jsonl") {
+	if shareGPT {
 		err = readShareGPTConversations(path, br, bom, count)
 	} else {
 		err = readJSONLConversations(path, br, count)

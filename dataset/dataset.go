@@ -88,26 +88,14 @@ const maxLineBytes = 64 << 20
 // Read calls fn with each prompt of the file at path, in order. It stops at
 // the first problem, or the first error fn returns, and returns it.
 func Read(path string, fn func(Entry) error) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return &Error{File: path, Msg: "not a regular file"}
-	}
-	f, err := os.Open(path)
+	f, br, shareGPT, bom, err := open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	first, bom, err := firstByte(br)
-	if err != nil {
-		return &Error{File: path, Msg: "cannot read: " + err.Error()}
-	}
 	n := 0
 	count := func(e Entry) error { n++; return fn(e) }
-	if first == '[' && !strings.HasSuffix(strings.ToLower(path), ".jsonl") {
+	if shareGPT {
 		err = readShareGPT(path, br, bom, count)
 	} else {
 		err = readJSONL(path, br, count)
@@ -119,6 +107,29 @@ func Read(path string, fn func(Entry) error) error {
 		return &Error{File: path, Msg: ErrEmpty.Error() + " (empty file, or no entry with a prompt)"}
 	}
 	return nil
+}
+
+// open opens the dataset file at path for reading, buffered: a regular file
+// only, and whether it is one JSON document (ShareGPT: its first byte past
+// any BOM is '[' and it is not named .jsonl) or JSON Lines.
+func open(path string) (f *os.File, br *bufio.Reader, shareGPT bool, bom int64, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, false, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, false, 0, &Error{File: path, Msg: "not a regular file"}
+	}
+	if f, err = os.Open(path); err != nil {
+		return nil, nil, false, 0, err
+	}
+	br = bufio.NewReaderSize(f, 64<<10)
+	first, bom, err := firstByte(br)
+	if err != nil {
+		f.Close()
+		return nil, nil, false, 0, &Error{File: path, Msg: "cannot read: " + err.Error()}
+	}
+	return f, br, first == '[' && !strings.HasSuffix(strings.ToLower(path), ".jsonl"), bom, nil
 }
 
 // firstByte returns the first byte that is not white space or a UTF-8 byte
