@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmprobe/llmprobe/atomicfile"
 	"github.com/llmprobe/llmprobe/load"
 )
 
@@ -31,7 +32,7 @@ const (
 )
 
 const (
-	tmpPrefix      = ".tmp-"
+	tmpPrefix      = atomicfile.TempPrefix
 	resultSuffix   = ".json"
 	timelineSuffix = ".timeline.jsonl"
 	idTimeFormat   = "20060102T150405.000Z"
@@ -242,33 +243,9 @@ func (w *Writer) Abort() {
 	w.a.release(w.id)
 }
 
-// writeAtomic writes name in dir through a synced temporary file and a
-// rename, then syncs the directory so the rename survives a power loss.
+// writeAtomic writes name in dir whole or not at all (atomicfile).
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(dir, name), data, 0o600)
 }
 
 // Run is a finished run as the listing shows it.

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/llmprobe/llmprobe/archive"
+	"github.com/llmprobe/llmprobe/atomicfile"
 	"github.com/llmprobe/llmprobe/compat"
 	"github.com/llmprobe/llmprobe/config"
 	"github.com/llmprobe/llmprobe/gpu"
@@ -748,24 +748,9 @@ func progressLine(p load.Progress, tps float64) string {
 		step, shape, p.Phase, p.Elapsed.Seconds(), p.Sent, p.Succeeded, p.Failed, p.Dropped, p.InFlight, tps)
 }
 
-// writeFileAtomic writes path through a temporary file and a rename, so an
-// interrupted write never leaves half a result.
+// writeFileAtomic writes a result file whole or not at all (atomicfile).
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // center centres s in a line of n characters padded with c, as vLLM's

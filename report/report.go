@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/common/version"
 
+	"github.com/llmprobe/llmprobe/atomicfile"
 	"github.com/llmprobe/llmprobe/load"
 	"github.com/llmprobe/llmprobe/stress"
 )
@@ -212,31 +213,10 @@ func drawCharts(cs []Chart, dir, prefix string) ([]chartView, error) {
 	return out, nil
 }
 
-// writeAtomic writes name in dir through a synced temporary file and a
-// rename, so a reader sees the old file or the new one, never half of one.
+// writeAtomic writes name in dir whole or not at all (atomicfile), readable
+// by a web server.
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644) // CreateTemp's 0600 would hide it from a web server
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
+	return atomicfile.Write(filepath.Join(dir, name), data, 0o644)
 }
 
 // isRun reports whether p is a plain run wrapped by FromRun: its plan has

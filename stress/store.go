@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/llmprobe/llmprobe/atomicfile"
 )
 
 // FileName is the procedure's file in its directory.
@@ -64,22 +66,7 @@ func (s *Store) Save(p *Procedure) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("procedure store: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+FileName+"-*")
-	if err != nil {
-		return fmt.Errorf("procedure store: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, FileName))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
+	if err := atomicfile.Write(filepath.Join(dir, FileName), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("procedure %s: %w", p.ID, err)
 	}
 	return nil
