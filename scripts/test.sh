@@ -38,5 +38,7 @@ go test -run='^$' -fuzz='^FuzzParseLine$' -fuzztime="$FUZZTIME" ./dataset/
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$FUZZTIME" ./servermetrics/
 go test -run='^$' -fuzz='^FuzzWriteProcedureJSON$' -fuzztime="$FUZZTIME" ./report/
 go test -run='^$' -fuzz='^FuzzToolCallStream$' -fuzztime="$FUZZTIME" ./probe/
+go test -run='^$' -fuzz='^FuzzChunkScan$' -fuzztime="$FUZZTIME" ./probe/
+go test -run='^$' -fuzz='^FuzzClientStream$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzReadTrace$' -fuzztime="$FUZZTIME" ./dataset/
 go test -run='^$' -fuzz='^FuzzConversationLine$' -fuzztime="$FUZZTIME" ./dataset/
