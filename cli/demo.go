@@ -38,10 +38,12 @@ func addDemoFlags(cmd *kingpin.CmdClause) *demoOptions {
 	return o
 }
 
-// demoConfigFor returns the embedded demo config pointing at simURL and
-// archiving runs under dataDir.
-func demoConfigFor(simURL, dataDir string) (*config.Config, error) {
+// demoConfigFor returns the embedded demo config pointing at simURL (the
+// simulator with faults) and capURL (the one without, for the stress
+// procedure) and archiving runs under dataDir.
+func demoConfigFor(simURL, capURL, dataDir string) (*config.Config, error) {
 	b := bytes.ReplaceAll(demoConfig, []byte("SIM_URL"), []byte(simURL))
+	b = bytes.ReplaceAll(b, []byte("CAP_URL"), []byte(capURL))
 	b = bytes.ReplaceAll(b, []byte("DATA_DIR"), []byte(strconv.Quote(dataDir)))
 	return config.Load(b, "demo.yaml")
 }
@@ -56,6 +58,18 @@ func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
 		return exitError
 	}
 	simURL := "http://" + addr.String()
+	// The stress procedure gets a simulator of its own without the faults:
+	// its sanity check expects no errors, and a server failing 2 % of its
+	// requests at random would fail it, or blur its knee, one run in ten.
+	clean := o.sim
+	clean.Faults = sim.Faults{}
+	clean.Seed++
+	_, capAddr, err := sim.Listen(ctx, "127.0.0.1:0", clean)
+	if err != nil {
+		logger.Error("cannot start the simulated model server", "err", err)
+		return exitError
+	}
+	capURL := "http://" + capAddr.String()
 	if o.dataDir == "" {
 		dir, err := os.MkdirTemp("", "llmprobe-demo-")
 		if err != nil {
@@ -65,7 +79,7 @@ func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
 		defer os.RemoveAll(dir)
 		o.dataDir = dir
 	}
-	cfg, err := demoConfigFor(simURL, o.dataDir)
+	cfg, err := demoConfigFor(simURL, capURL, o.dataDir)
 	if err != nil {
 		printConfigError(g.stderr, err)
 		return exitError
@@ -78,5 +92,5 @@ func runDemo(logger *slog.Logger, g *globals, o *demoOptions) int {
 	fmt.Fprintf(g.stdout, "llmprobe demo: simulated model server at %s\n", simURL)
 	fmt.Fprintf(g.stdout, "llmprobe demo: metrics at http://%s%s (probes every 5s; Ctrl-C stops)\n", host, g.metrics)
 	fmt.Fprintf(g.stdout, "llmprobe demo: status page at http://%s/ (a capacity sweep runs every 5 minutes; runs archived in %s)\n", host, o.dataDir)
-	return serve(logger, g, cfg, func() (*config.Config, error) { return demoConfigFor(simURL, o.dataDir) })
+	return serve(logger, g, cfg, func() (*config.Config, error) { return demoConfigFor(simURL, capURL, o.dataDir) })
 }
