@@ -234,7 +234,7 @@ func (r *runner) collect() {
 	}
 	n := Numbers{}
 	if o := p.outcome(StepCoarse); o != nil && len(o.Results) > 0 {
-		if k := findKnee(o.Results); k.found {
+		if k := findKneeFrom(r.p.sanitySummary(), o.Results); k.found {
 			n.KneeVUs, n.KneeFound = k.vus, true
 		}
 	}
@@ -281,6 +281,15 @@ func (p *Procedure) outcome(step string) *StepOutcome {
 	return nil
 }
 
+// sanitySummary is the sanity check's summary, the baseline of the knee's
+// errors (nil: it did not run).
+func (p *Procedure) sanitySummary() *load.Summary {
+	if o := p.outcome(StepSanity); o != nil && len(o.Results) > 0 && o.Results[0] != nil {
+		return &o.Results[0].Summary
+	}
+	return nil
+}
+
 // Outcome returns the outcome of step, nil if it did not run.
 func (p *Procedure) Outcome(step string) *StepOutcome { return p.outcome(step) }
 
@@ -311,7 +320,7 @@ func (r *runner) ladderCap() int { return min(r.p.Plan.LadderMax, inFlight(&r.c.
 // ladder ran, else (no ladder ran) the plan's last rung.
 func (r *runner) kneeUsers() (int, string) {
 	if o := r.p.outcome(StepCoarse); o != nil && len(o.Results) > 0 {
-		if k := findKnee(o.Results); k.found {
+		if k := findKneeFrom(r.p.sanitySummary(), o.Results); k.found {
 			return k.vus, "the knee's users"
 		}
 		return o.Results[len(o.Results)-1].Context.VUs, "the ladder's last rung, no knee found"
@@ -490,7 +499,7 @@ func (r *runner) coarse(ctx context.Context, out *StepOutcome) error {
 		if res.Summary.Successful == 0 {
 			return errNoSuccess(fmt.Sprintf("at %d users", rungs[i]), res)
 		}
-		if k = findKnee(out.Results); k.found {
+		if k = findKneeFrom(r.p.sanitySummary(), out.Results); k.found {
 			break // the rung past the knee: no need to go higher
 		}
 	}
@@ -511,7 +520,7 @@ func (r *runner) sweep(ctx context.Context, out *StepOutcome) error {
 	pl := &r.p.Plan
 	// Past the knee, so the throughput phase finds the max.
 	users, why := r.kneeUsers()
-	if o := r.p.outcome(StepCoarse); o != nil && findKnee(o.Results).found {
+	if o := r.p.outcome(StepCoarse); o != nil && findKneeFrom(r.p.sanitySummary(), o.Results).found {
 		users, why = 2*users, "twice the knee's users"
 	}
 	users = min(users, r.ladderCap())

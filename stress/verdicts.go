@@ -152,10 +152,27 @@ func rungThroughput(r *load.Result) float64 {
 }
 
 // findKnee returns the first rung with errors or a latency jump.
-func findKnee(rungs []*load.Result) knee {
+func findKnee(rungs []*load.Result) knee { return findKneeFrom(nil, rungs) }
+
+// findKneeFrom is findKnee with the sanity check's summary as the baseline
+// of errors (nil: none). With a baseline, a rung's errors make the knee only
+// when its error ratio is also significantly above the baseline's pooled with
+// the rungs before it (one-sided two-proportion z > 1.96): a server failing
+// a steady share of requests at any load has no knee in its errors, and two
+// random failures in a short rung are not one.
+func findKneeFrom(base *load.Summary, rungs []*load.Result) knee {
+	var bf, bn float64 // the baseline's failures and requests so far
+	if base != nil {
+		bn = float64(base.Requests + base.Dropped)
+		bf = base.ErrorRatio * bn
+	}
 	for i, r := range rungs {
 		vus := r.Context.VUs
-		if er := r.Summary.ErrorRatio; er > KneeErrorRatio {
+		n := float64(r.Summary.Requests + r.Summary.Dropped)
+		er := r.Summary.ErrorRatio
+		above := base == nil || errorsAbove(er*n, n, bf, bn)
+		bf, bn = bf+er*n, bn+n
+		if er > KneeErrorRatio && above {
 			return knee{true, i, vus, fmt.Sprintf("errors: %.1f %% of requests failed at %d users (more than %.0f %%)%s",
 				100*er, vus, 100*KneeErrorRatio, failureHint(&r.Summary))}
 		}
@@ -176,6 +193,23 @@ func findKnee(rungs []*load.Result) knee {
 		}
 	}
 	return knee{}
+}
+
+// errorsAbove reports whether f failures of n are significantly more than
+// bf of bn (one-sided two-proportion z test at 95 %).
+func errorsAbove(f, n, bf, bn float64) bool {
+	if n <= 0 {
+		return false
+	}
+	if bn <= 0 {
+		return true // nothing to compare with: the threshold alone decides
+	}
+	p := (f + bf) / (n + bn)
+	se := math.Sqrt(p * (1 - p) * (1/n + 1/bn))
+	if se == 0 {
+		return f/n > bf/bn
+	}
+	return (f/n-bf/bn)/se > 1.96
 }
 
 // seriesX is each window's middle in minutes from the step's start.
