@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,28 +75,13 @@ func ReadConversations(path string, fn func(Conversation) error) error {
 }
 
 func readJSONLConversations(path string, br *bufio.Reader, fn func(Conversation) error) error {
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	return eachLine(path, br, func(b []byte) (string, error) {
 		c, msg := parseConversationLine(b)
 		if msg != "" {
-			return &Error{File: path, Line: line, Msg: msg}
+			return msg, nil
 		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return &Error{File: path, Msg: fmt.Sprintf("a line is longer than %d MiB", maxLineBytes>>20)}
-		}
-		return &Error{File: path, Msg: "cannot read: " + err.Error()}
-	}
-	return nil
+		return "", fn(c)
+	})
 }
 
 // parseConversationLine parses one JSON Lines line as a conversation; msg

@@ -157,18 +157,32 @@ func firstByte(br *bufio.Reader) (first byte, bom int64, err error) {
 const lineShape = `want a JSON string, an object with a "prompt" string or a "messages" list, or a list of messages`
 
 func readJSONL(path string, br *bufio.Reader, fn func(Entry) error) error {
+	return eachLine(path, br, func(b []byte) (string, error) {
+		e, msg := parseLine(b)
+		if msg != "" {
+			return msg, nil
+		}
+		return "", fn(e)
+	})
+}
+
+// eachLine calls line with each non-blank line of a JSON Lines file (path
+// names it in errors), trimmed. line returns what is wrong with the line
+// ("" when nothing), which becomes an Error at that line, or an error of its
+// own, returned as it is.
+func eachLine(path string, br *bufio.Reader, line func(b []byte) (string, error)) error {
 	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	for line := 1; sc.Scan(); line++ {
+	for n := 1; sc.Scan(); n++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
-		e, msg := parseLine(b)
+		msg, err := line(b)
 		if msg != "" {
-			return &Error{File: path, Line: line, Msg: msg}
+			return &Error{File: path, Line: n, Msg: msg}
 		}
-		if err := fn(e); err != nil {
+		if err != nil {
 			return err
 		}
 	}

@@ -140,25 +140,14 @@ func readMooncake(r io.Reader, name string, block int) ([]TraceRequest, error) {
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xef\xbb\xbf")) {
 		_, _ = br.Discard(3)
 	}
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
 	var reqs []TraceRequest
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	err := eachLine(name, br, func(b []byte) (string, error) {
 		req, msg := parseMooncake(b, block)
-		if msg != "" {
-			return nil, &Error{File: name, Line: line, Msg: msg}
-		}
 		reqs = append(reqs, req)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("a line is longer than %d MiB", maxLineBytes>>20)}
-		}
-		return nil, &Error{File: name, Msg: "cannot read: " + err.Error()}
+		return msg, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return reqs, nil
 }
