@@ -50,7 +50,7 @@ func TestCaptureKeepAliveHint(t *testing.T) {
 	if rec := c.Do(context.Background(), Request{Prompt: "hi"}); !rec.Success() {
 		t.Fatalf("%s %s", rec.Result, rec.Error)
 	}
-	if got := c.pool.cur.Load().Transport.(*http.Transport).IdleConnTimeout; got != 4*time.Second {
+	if got := idleTimeout(c.pool.cur.Load().Transport); got != 4*time.Second {
 		t.Errorf("idle timeout %v after llama-server's Keep-Alive: timeout=5, want 4s", got)
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/llmprobe/llmprobe/probe/h1"
 )
 
 // Keep-alive connections and the servers that close them.
@@ -34,31 +37,64 @@ const defaultIdleConnTimeout = 90 * time.Second
 // pool holds the client's transports: the keep-alive one, swapped for one
 // with a shorter idle timeout when a server asks for it, and a lazily built
 // one without keep-alives for retries.
+//
+// A target reached over plain HTTP without a proxy gets package h1's
+// transport, which keeps no goroutines per connection and decodes a
+// chunked stream in place (at 1000 streams, 16 KiB of stacks and a layer of
+// readers per stream less than net/http's); HTTPS, proxies and HTTP/2 stay
+// with net/http's.
 type pool struct {
-	ep Endpoint
+	ep   Endpoint
+	lean bool // h1's transport, not net/http's
 	// dial makes every connection of every transport (tests wrap it).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	cur atomic.Pointer[http.Client]
 
 	mu      sync.Mutex
-	retired []*http.Transport // replaced transports: their busy connections finish there
+	retired []transport // replaced transports: their busy connections finish there
 	fresh   *http.Client
 }
 
+// transport is what the pool needs of either transport.
+type transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 func newPool(ep Endpoint) *pool {
-	p := &pool{ep: ep, dial: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
+	p := &pool{ep: ep, lean: leanTarget(ep.URL), dial: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
 	p.cur.Store(p.client(p.newTransport(defaultIdleConnTimeout)))
 	return p
 }
 
-func (p *pool) newTransport(idle time.Duration) *http.Transport {
+// leanTarget reports whether h1's transport can reach a target: plain
+// HTTP, and no proxy from the environment for it.
+func leanTarget(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return false
+	}
+	proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	return err == nil && proxy == nil
+}
+
+func (p *pool) newTransport(idle time.Duration) transport {
 	ep := p.ep
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return p.dial(ctx, network, addr)
+	}
+	if p.lean {
+		return &h1.Transport{
+			Dial:                   dial,
+			IdleConnTimeout:        idle,
+			MaxResponseHeaderBytes: maxHeaderBytes,
+			ReadBufferSize:         1 << 10,
+		}
+	}
 	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return p.dial(ctx, network, addr)
-		},
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: ep.Timeout,
 		MaxIdleConns:          0,
@@ -79,7 +115,34 @@ func (p *pool) newTransport(idle time.Duration) *http.Transport {
 	}
 }
 
-func (p *pool) client(tr *http.Transport) *http.Client {
+// idleTimeout is a transport's idle connection timeout.
+func idleTimeout(rt http.RoundTripper) time.Duration {
+	switch tr := rt.(type) {
+	case *h1.Transport:
+		return tr.IdleConnTimeout
+	case *http.Transport:
+		return tr.IdleConnTimeout
+	}
+	return 0
+}
+
+// withIdleTimeout returns a copy of tr, without its connections, that
+// closes idle ones after idle.
+func withIdleTimeout(tr transport, idle time.Duration) transport {
+	switch tr := tr.(type) {
+	case *h1.Transport:
+		c := tr.Clone()
+		c.IdleConnTimeout = idle
+		return c
+	case *http.Transport:
+		c := tr.Clone()
+		c.IdleConnTimeout = idle
+		return c
+	}
+	return tr
+}
+
+func (p *pool) client(tr transport) *http.Client {
 	return &http.Client{
 		Transport: tr,
 		// A redirect to another host could carry the API key away; it is
@@ -95,7 +158,12 @@ func (p *pool) freshClient() *http.Client {
 	defer p.mu.Unlock()
 	if p.fresh == nil {
 		tr := p.newTransport(defaultIdleConnTimeout)
-		tr.DisableKeepAlives = true
+		switch tr := tr.(type) {
+		case *h1.Transport:
+			tr.DisableKeepAlives = true
+		case *http.Transport:
+			tr.DisableKeepAlives = true
+		}
 		p.fresh = p.client(tr)
 	}
 	return p.fresh
@@ -134,18 +202,16 @@ func (p *pool) honourKeepAlive(h http.Header) {
 		return
 	}
 	idle := max(t-min(time.Second, t/4), minIdleConnTimeout)
-	if idle >= p.cur.Load().Transport.(*http.Transport).IdleConnTimeout {
+	if idle >= idleTimeout(p.cur.Load().Transport) {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := p.cur.Load().Transport.(*http.Transport)
-	if idle >= old.IdleConnTimeout {
+	old := p.cur.Load().Transport.(transport)
+	if idle >= idleTimeout(old) {
 		return // another response got here first
 	}
-	tr := old.Clone()
-	tr.IdleConnTimeout = idle
-	p.cur.Store(p.client(tr))
+	p.cur.Store(p.client(withIdleTimeout(old, idle)))
 	old.CloseIdleConnections()
 	p.retired = append(p.retired, old)
 }

@@ -267,7 +267,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	} {
 		p := newPool(Endpoint{})
 		p.honourKeepAlive(http.Header{"Keep-Alive": {tt.hint}})
-		if got := p.cur.Load().Transport.(*http.Transport).IdleConnTimeout; got != tt.want {
+		if got := idleTimeout(p.cur.Load().Transport); got != tt.want {
 			t.Errorf("%s: idle timeout %v, want %v", tt.hint, got, tt.want)
 		}
 	}
@@ -277,7 +277,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	for _, h := range []string{"timeout=5", "timeout=60", "timeout=5"} {
 		p.honourKeepAlive(http.Header{"Keep-Alive": {h}})
 	}
-	if got := p.cur.Load().Transport.(*http.Transport).IdleConnTimeout; got != 4*time.Second || len(p.retired) != 1 {
+	if got := idleTimeout(p.cur.Load().Transport); got != 4*time.Second || len(p.retired) != 1 {
 		t.Errorf("after 5, 60, 5: idle timeout %v with %d swaps, want 4s and 1", got, len(p.retired))
 	}
 }
