@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"time"
@@ -132,16 +133,27 @@ func (s *SSEReader) line() (line []byte, ok bool, err error) {
 		}
 		// A line that arrives in many reads is scanned once, not once per
 		// read: a server trickling a large event must not cost quadratic time.
-		for i := s.r + s.scanned; i < s.w; i++ {
-			if c := s.buf[i]; c == '\n' || c == '\r' {
-				line = s.buf[s.r:i]
-				s.r = i + 1
-				s.scanned = 0
-				if c == '\r' {
-					s.skipLF = true
-				}
-				return line, true, nil
+		// IndexByte is vectorized: a chunk's line is hundreds of bytes,
+		// and a CR (which servers rarely send) is looked for only before
+		// the LF.
+		from := s.r + s.scanned
+		i := bytes.IndexByte(s.buf[from:s.w], '\n')
+		if i < 0 {
+			i = s.w - from
+		}
+		if j := bytes.IndexByte(s.buf[from:from+i], '\r'); j >= 0 {
+			i = j
+		}
+		if i < s.w-from {
+			i += from
+			c := s.buf[i]
+			line = s.buf[s.r:i]
+			s.r = i + 1
+			s.scanned = 0
+			if c == '\r' {
+				s.skipLF = true
 			}
+			return line, true, nil
 		}
 		s.scanned = s.w - s.r
 		if err := s.fill(); err != nil {

@@ -433,7 +433,59 @@ func FuzzSSEReader(f *testing.F) {
 		if !equalStrings(whole, split) || !errors.Is(splitErr, wholeErr) {
 			t.Fatalf("whole: %q, %v; split: %q, %v", whole, wholeErr, split, splitErr)
 		}
+		// And they are the events the spec's own wording makes of the
+		// bytes (a reference written from the HTML standard's steps, not
+		// from the reader).
+		if want, ok := specEvents(input); ok && wholeErr == nil && !equalStrings(whole, want) {
+			t.Fatalf("reader: %q, spec: %q", whole, want)
+		}
 	})
+}
+
+// specEvents parses a whole stream as the event-stream interpretation steps
+// say: lines end at CRLF, LF or CR; a blank line dispatches; a field's
+// value loses one leading space; data lines join with LF. It reports false
+// for a stream that ends inside a line (the reader's ErrTruncated).
+func specEvents(in []byte) ([]string, bool) {
+	var out []string
+	var data []byte
+	has := false
+	for len(in) > 0 {
+		i := bytes.IndexAny(in, "\r\n")
+		if i < 0 {
+			return nil, false
+		}
+		line := in[:i]
+		if in[i] == '\r' && i+1 < len(in) && in[i+1] == '\n' {
+			i++
+		}
+		in = in[i+1:]
+		switch {
+		case len(line) == 0:
+			if has {
+				out = append(out, string(data))
+				has = false
+			}
+			continue
+		case line[0] == ':':
+			continue
+		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		if string(name) != "data" {
+			continue
+		}
+		if has {
+			data = append(data, '\n')
+			data = append(data, value...)
+		} else {
+			data, has = append(data[:0], value...), true
+		}
+	}
+	if has {
+		out = append(out, string(data))
+	}
+	return out, true
 }
 
 // checkedEvents reads every event, checking the invariants that hold for
