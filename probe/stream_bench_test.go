@@ -28,7 +28,8 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkStreams -benchtime 3x ./probe/
 //
-// client/ is llmprobe's client, floor/ the least a Go client can do.
+// client/ is llmprobe's client, floor/ the least a Go client can do,
+// floor-epoll/ the least any client can do (Linux).
 
 const (
 	benchTokens = 64
@@ -70,7 +71,20 @@ func BenchmarkStreams(b *testing.B) {
 			benchRounds(b, m, func(i int) error { return streams[i].do(strings.TrimPrefix(url, "http://")) })
 		})
 	}
+	if epollFloor == nil {
+		return
+	}
+	for _, m := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("floor-epoll/streams=%d", m), func(b *testing.B) {
+			benchRounds(b, m, epollFloor(b, strings.TrimPrefix(url, "http://"), m))
+		})
+	}
 }
+
+// epollFloor, where the system has epoll, opens m connections to addr and
+// returns the function that sends the i-th a request and waits for its
+// response's end (stream_floor_linux_test.go).
+var epollFloor func(b *testing.B, addr string, m int) func(i int) error
 
 // benchRounds runs b.N rounds of m concurrent streams (stream(i) runs the
 // i-th), after one round of warm-up, and reports the metrics.
