@@ -1,6 +1,8 @@
 package h1
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strconv"
@@ -33,6 +35,7 @@ const maxChunkLine = 4 << 10
 // without a read system call of its own whenever it came with the data.
 type body struct {
 	c    *conn // nil once the body is done with it
+	ctx  context.Context
 	mode int
 	st   int
 	left int64
@@ -59,6 +62,11 @@ func (b *body) Read(p []byte) (int, error) {
 		n, err = b.readPlain(p)
 	}
 	if err != nil {
+		if err != io.EOF {
+			// A canceled request's read ends on the closed connection;
+			// the caller sees the context's error, as net/http's does.
+			err = ctxErr(b.ctx, err)
+		}
 		b.err = err
 		if b.c != nil {
 			b.c.release(err == io.EOF && b.keep)
@@ -109,7 +117,16 @@ func (b *body) readChunked(p []byte) (int, error) {
 	for n < len(p) {
 		switch b.st {
 		case stSize, stTrailer:
-			l, ok := c.line()
+			var l []byte
+			var ok bool
+			if b.st == stSize {
+				var err error
+				if l, ok, err = c.chunkLine(); err != nil {
+					return n, err
+				}
+			} else {
+				l, ok = c.line() // trailer fields: a bare LF as in the head
+			}
 			if !ok {
 				if c.w-c.r > maxChunkLine {
 					return n, ErrMalformed{"chunk-size line too long"}
@@ -127,14 +144,20 @@ func (b *body) readChunked(p []byte) (int, error) {
 					b.st = stDone
 					return n, io.EOF
 				}
-				continue // a trailer field: not used
+				// A trailer field: not used, and bounded in all as
+				// net/http bounds them, so that no server keeps a Read
+				// from returning by sending fields without end.
+				if b.left += int64(len(l)) + 2; b.left > maxChunkLine {
+					return n, ErrMalformed{"trailer section too long"}
+				}
+				continue
 			}
 			size, err := chunkSize(l)
 			if err != nil {
 				return n, err
 			}
 			if size == 0 {
-				b.st = stTrailer
+				b.st, b.left = stTrailer, 0
 			} else {
 				b.st, b.left = stData, size
 			}
@@ -191,6 +214,23 @@ func (b *body) more() error {
 	return err
 }
 
+// chunkLine returns the next chunk-size line without its CRLF, and false
+// when no whole line is buffered yet. The line must end in CRLF and hold
+// no other CR: a bare LF, accepted in the head, is not one here (RFC 9112
+// §7.1, errata 7633), as net/http has it.
+func (c *conn) chunkLine() ([]byte, bool, error) {
+	i := bytes.IndexByte(c.buf[c.r:c.w], '\n')
+	if i < 0 {
+		return nil, false, nil
+	}
+	l := c.buf[c.r : c.r+i]
+	c.r += i + 1
+	if n := len(l); n == 0 || l[n-1] != '\r' || bytes.IndexByte(l[:n-1], '\r') >= 0 {
+		return nil, true, ErrMalformed{"chunk-size line with a bare LF or CR"}
+	}
+	return l[:len(l)-1], true, nil
+}
+
 // chunkSize parses a chunk-size line: hex digits, then optional white
 // space and extensions after ';', which are ignored.
 func chunkSize(l []byte) (int64, error) {
@@ -202,6 +242,11 @@ func chunkSize(l []byte) (int64, error) {
 		}
 	}
 	if end == 0 || end > 16 {
+		return 0, ErrMalformed{"invalid chunk size " + strconv.Quote(string(l))}
+	}
+	// After the digits: white space (BWS, before an extension or
+	// trailing), then an extension or nothing.
+	if rest := bytes.TrimLeft(l[end:], " \t"); len(rest) > 0 && rest[0] != ';' {
 		return 0, ErrMalformed{"invalid chunk size " + strconv.Quote(string(l))}
 	}
 	var n int64

@@ -158,13 +158,28 @@ func (c *conn) readHead(req *http.Request, limit int, trace *httptrace.ClientTra
 	if err := parseStatus(string(status), resp); err != nil {
 		return nil, err
 	}
+	last := "" // the field an obs-fold continues
 	for {
 		l, _ := c.line()
 		if len(l) == 0 {
 			break // the blank line
 		}
 		if l[0] == ' ' || l[0] == '\t' {
-			return nil, ErrMalformed{"obsolete line folding in header"}
+			// obs-fold: a user agent replaces it with SP (RFC 9112
+			// §5.2), as net/http does; before any field it is an error.
+			if last == "" {
+				return nil, ErrMalformed{"obsolete line folding in the first header line"}
+			}
+			v := strings.Trim(string(l), " \t")
+			if !validValue(v) {
+				return nil, ErrMalformed{"invalid header value"}
+			}
+			vs := resp.Header[last]
+			if prev := vs[len(vs)-1]; prev != "" {
+				v = prev + " " + v
+			}
+			vs[len(vs)-1] = v
+			continue
 		}
 		i := bytes.IndexByte(l, ':')
 		if i <= 0 || !validToken(string(l[:i])) {
@@ -176,6 +191,7 @@ func (c *conn) readHead(req *http.Request, limit int, trace *httptrace.ClientTra
 		}
 		k := http.CanonicalHeaderKey(string(l[:i]))
 		resp.Header[k] = append(resp.Header[k], v)
+		last = k
 	}
 	return resp, nil
 }
@@ -204,33 +220,38 @@ func parseStatus(line string, resp *http.Response) error {
 	if !ok {
 		return ErrMalformed{"malformed status line"}
 	}
-	switch proto {
-	case "HTTP/1.1":
+	switch {
+	case proto == "HTTP/1.1":
 		resp.ProtoMinor = 1
-	case "HTTP/1.0":
+	case proto == "HTTP/1.0":
+	case len(proto) == 8 && strings.HasPrefix(proto, "HTTP/1.") && '0' <= proto[7] && proto[7] <= '9':
+		// A later minor version is read as 1.1, the highest this
+		// implements (RFC 9112 §2.3), as net/http does.
+		resp.ProtoMinor = int(proto[7] - '0')
 	default:
 		return ErrMalformed{"unsupported protocol version " + strconv.Quote(proto)}
 	}
 	resp.Proto = proto
-	code, reason, _ := strings.Cut(rest, " ")
+	rest = strings.TrimLeft(rest, " ") // as net/http does
+	code, _, _ := strings.Cut(rest, " ")
 	n, err := strconv.Atoi(code)
 	if err != nil || len(code) != 3 || n < 100 {
 		return ErrMalformed{"malformed HTTP status code " + strconv.Quote(code)}
 	}
 	resp.StatusCode = n
-	resp.Status = code + " " + reason
+	resp.Status = rest
 	return nil
 }
 
 // frame gives resp its body: none, a length, chunks, or up to the close.
 func (c *conn) frame(req *http.Request, resp *http.Response) error {
-	keep := !c.t.DisableKeepAlives && !req.Close && reusable(resp)
+	keep := !c.t.DisableKeepAlives && !wantsClose(req) && reusable(resp)
 	resp.Close = !keep
 	noBody := req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified || resp.StatusCode < 200
 	te := resp.Header["Transfer-Encoding"]
 	cl := resp.Header["Content-Length"]
-	b := &body{c: c, keep: keep}
+	b := &body{c: c, keep: keep, ctx: req.Context()}
 	switch {
 	case noBody:
 		resp.ContentLength = 0
@@ -244,8 +265,9 @@ func (c *conn) frame(req *http.Request, resp *http.Response) error {
 			return ErrMalformed{"unsupported transfer encoding " + strconv.Quote(strings.Join(te, ", "))}
 		}
 		// With a Content-Length beside it the length is ignored (RFC
-		// 9112 §6.3), and the connection not trusted again.
-		if len(cl) > 0 {
+		// 9112 §6.3), and the connection not trusted again; nor after
+		// an HTTP/1.0 message with a Transfer-Encoding (§6.1).
+		if len(cl) > 0 || resp.ProtoMinor == 0 {
 			b.keep = false
 			resp.Close = true
 			delete(resp.Header, "Content-Length")

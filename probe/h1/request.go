@@ -88,7 +88,7 @@ func (t *Transport) encode(req *http.Request) (*[]byte, error) {
 			b = append(b, "\r\n"...)
 		}
 	}
-	if t.DisableKeepAlives || req.Close {
+	if t.DisableKeepAlives || wantsClose(req) {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	if len(body) > 0 || (method != http.MethodGet && method != http.MethodHead) {
@@ -100,6 +100,13 @@ func (t *Transport) encode(req *http.Request) (*[]byte, error) {
 	b = append(b, body...)
 	*out = b
 	return out, nil
+}
+
+// wantsClose reports whether req asks for its connection to close after
+// it, by req.Close or by its own Connection field (which is not sent as
+// it is), as net/http has it.
+func wantsClose(req *http.Request) bool {
+	return req.Close || hasToken(req.Header["Connection"], "close")
 }
 
 func readAll(b []byte, r io.Reader) ([]byte, error) {

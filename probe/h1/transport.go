@@ -29,7 +29,8 @@ import (
 // Transport sends requests over kept-alive HTTP/1.1 connections. It is safe
 // for concurrent use.
 type Transport struct {
-	// Dial makes every connection.
+	// Dial makes every connection (nil: a net.Dialer's, as net/http's
+	// zero Transport dials).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// IdleConnTimeout closes a connection idle that long (0: never).
 	IdleConnTimeout time.Duration
@@ -60,9 +61,11 @@ const (
 	defaultMaxHeaderBytes = 64 << 10
 	defaultReadBuffer     = 1 << 10
 	// max1xx bounds the informational responses skipped before the final
-	// one, as net/http does.
+	// one, as net/http once did (Go 1.26's bounds them by its head limit).
 	max1xx = 5
 )
+
+var defaultDialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 
 // ErrScheme is returned for a request this transport does not send.
 var ErrScheme = errors.New("h1: only plain http URLs are sent by this transport")
@@ -88,6 +91,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ErrScheme
 	}
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		// Else an idle connection's write could beat the hook's close.
+		closeBody(req)
+		return nil, err
+	}
 	trace := httptrace.ContextClientTrace(ctx)
 	addr := hostPort(req.URL.Host)
 	if trace != nil && trace.GetConn != nil {
@@ -162,7 +170,11 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, bool, error) {
 		}
 		return c, true, nil
 	}
-	nc, err := t.Dial(ctx, "tcp", addr)
+	dial := t.Dial
+	if dial == nil {
+		dial = defaultDialer.DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
 	}
