@@ -25,7 +25,7 @@ echo "== go test"
 go test -count=1 -p 1 ./...
 
 echo "== go test -race (packages that send or serve requests)"
-go test -count=1 -p 1 -race ./probe/ ./schedule/ ./daemon/ ./load/ ./sim/ ./stress/ ./servermetrics/ ./archive/
+go test -count=1 -p 1 -race ./probe/ ./probe/h1/ ./schedule/ ./daemon/ ./load/ ./sim/ ./stress/ ./servermetrics/ ./archive/
 go test -count=1 -race -run 'TestHostile|TestShutdown|TestFailures' ./cli/
 
 echo "== fuzz (short)"
@@ -40,5 +40,6 @@ go test -run='^$' -fuzz='^FuzzWriteProcedureJSON$' -fuzztime="$FUZZTIME" ./repor
 go test -run='^$' -fuzz='^FuzzToolCallStream$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzChunkScan$' -fuzztime="$FUZZTIME" ./probe/
 go test -run='^$' -fuzz='^FuzzClientStream$' -fuzztime="$FUZZTIME" ./probe/
+go test -run='^$' -fuzz='^FuzzResponse$' -fuzztime="$FUZZTIME" ./probe/h1/
 go test -run='^$' -fuzz='^FuzzReadTrace$' -fuzztime="$FUZZTIME" ./dataset/
 go test -run='^$' -fuzz='^FuzzConversationLine$' -fuzztime="$FUZZTIME" ./dataset/

@@ -46,7 +46,6 @@ type Transport struct {
 	mu      sync.Mutex
 	idle    map[string][]*conn // by host:port, most recently used last
 	janitor *time.Timer
-	closed  bool // CloseIdleConnections was called while busy: idle timer unset
 }
 
 // Clone returns a transport with t's settings and no connections.
