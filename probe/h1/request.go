@@ -82,6 +82,9 @@ func (t *Transport) encode(req *http.Request) (*[]byte, error) {
 			continue // ours to write, as net/http's are
 		}
 		for _, v := range vs {
+			if k == "User-Agent" && v == "" {
+				continue // an empty one means none, as in net/http
+			}
 			b = append(b, k...)
 			b = append(b, ": "...)
 			b = append(b, v...)
