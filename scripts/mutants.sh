@@ -153,11 +153,11 @@ for p in "${pkgs[@]}"; do
   (cd "$snap/src" && GOFLAGS="$goflags" nice -n 10 "$cache/gremlins" unleash "${exclude[@]}" \
     --workers "${MUTANTS_WORKERS:-1}" \
     --timeout-coefficient "${MUTANTS_TIMEOUT_COEFF:-3}" \
-    --output "$out/$p.json" \
+    --output "$out/${p//\//-}.json" \
     --output-statuses lt \
     "$snap/src/$p") >&2 || echo "gremlins failed on $p (is its suite green?)" >&2
   echo "   $p: $((SECONDS - t0)) s" >&2
-  reports+=("$out/$p.json")
+  reports+=("$out/${p//\//-}.json")
 done
 echo
 (cd "$cache" && GOFLAGS=-buildvcs=false go run report.go "${reports[@]}")
