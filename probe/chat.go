@@ -44,7 +44,7 @@ type requestBody struct {
 
 // generationBody is the part of a chat or completions body that does not
 // depend on the kind.
-func generationBody(ep *Endpoint, req Request) requestBody {
+func generationBody(ep *Endpoint, req *Request) requestBody {
 	b := requestBody{
 		Model:       ep.Model,
 		MaxTokens:   req.MaxTokens,
@@ -64,7 +64,7 @@ func generationBody(ep *Endpoint, req Request) requestBody {
 }
 
 // chatBody encodes a chat or vision request.
-func chatBody(ep *Endpoint, req Request) ([]byte, error) {
+func chatBody(ep *Endpoint, req *Request) ([]byte, error) {
 	b := generationBody(ep, req)
 	b.Messages = chatMessages(req)
 	req.Answer.apply(&b)
@@ -73,7 +73,7 @@ func chatBody(ep *Endpoint, req Request) ([]byte, error) {
 
 // completionsBody encodes a completions request: the system message, if
 // any, prepended to the prompt.
-func completionsBody(ep *Endpoint, req Request) ([]byte, error) {
+func completionsBody(ep *Endpoint, req *Request) ([]byte, error) {
 	b := generationBody(ep, req)
 	b.Prompt = req.Prompt
 	if req.System != "" {
@@ -100,7 +100,7 @@ type imageURL struct {
 // A cold workload puts its nonce at the start of the first message, whatever
 // its role (package workload): servers cache prefixes of the tokenized
 // prompt, so whatever precedes the nonce (a system prompt) would be cached.
-func chatMessages(req Request) []message {
+func chatMessages(req *Request) []message {
 	var msgs []message
 	if len(req.Messages) > 0 {
 		msgs = make([]message, len(req.Messages))

@@ -162,7 +162,12 @@ func endpointURL(ep Endpoint) string {
 }
 
 // Body returns the JSON body the client sends for req.
-func (c *Client) Body(req Request) ([]byte, error) {
+func (c *Client) Body(req Request) ([]byte, error) { return c.body(&req) }
+
+// body is Body for the request path, which passes the request by pointer:
+// a Request copied into every frame of a stream's call stack would keep its
+// goroutine's stack at twice the size it needs.
+func (c *Client) body(req *Request) ([]byte, error) {
 	if c.kind.body == nil {
 		return nil, fmt.Errorf("unknown kind %q", c.ep.Kind)
 	}
@@ -183,12 +188,12 @@ var (
 // every failure is a classified Record, because a failure is a measurement.
 func (c *Client) Do(ctx context.Context, req Request) *Record {
 	rec := &Record{Target: c.ep.Name, Model: c.ep.Model, Kind: c.ep.Kind}
-	body, err := c.Body(req)
+	body, err := c.body(&req)
 	if err != nil {
 		rec.Start = c.now()
 		return c.fail(rec, ResultProtocol, fmt.Errorf("encoding request: %w", err))
 	}
-	c.send(ctx, rec, body, req)
+	c.send(ctx, rec, body, &req)
 	if req.Cold && rec.CachedTokens > ColdCacheFloor {
 		rec.ColdCacheHit = ColdCacheHit(rec, req.TextTokens())
 	}
@@ -197,7 +202,7 @@ func (c *Client) Do(ctx context.Context, req Request) *Record {
 
 // send posts body, the encoding of req, and fills rec from the response: a
 // successful one is read by the kind's reader.
-func (c *Client) send(ctx context.Context, rec *Record, body []byte, req Request) *Record {
+func (c *Client) send(ctx context.Context, rec *Record, body []byte, req *Request) *Record {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.ep.Timeout, errTimeout)
 	defer cancel()
 	ctx, cancelIdle := context.WithCancelCause(ctx)

@@ -19,7 +19,7 @@ type embeddingsRequest struct {
 	EncodingFormat string   `json:"encoding_format"`
 }
 
-func embeddingsBody(ep *Endpoint, req Request) ([]byte, error) {
+func embeddingsBody(ep *Endpoint, req *Request) ([]byte, error) {
 	if len(req.Inputs) == 0 {
 		return nil, errors.New("embeddings request without inputs")
 	}
@@ -27,7 +27,7 @@ func embeddingsBody(ep *Endpoint, req Request) ([]byte, error) {
 }
 
 // readEmbeddings reads a successful embeddings response to req.
-func (c *Client) readEmbeddings(ctx context.Context, rec *Record, req Request, body io.Reader, _ string) {
+func (c *Client) readEmbeddings(ctx context.Context, rec *Record, req *Request, body io.Reader, _ string) {
 	if b, ok := c.readBody(ctx, rec, body); ok {
 		c.checkEmbeddings(rec, b, len(req.Inputs), req.Dimensions)
 	}

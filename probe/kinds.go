@@ -33,9 +33,9 @@ type kindSpec struct {
 	// path returns the API path appended to the endpoint's base URL.
 	path func(ep *Endpoint) string
 	// body encodes req for the endpoint.
-	body func(ep *Endpoint, req Request) ([]byte, error)
+	body func(ep *Endpoint, req *Request) ([]byte, error)
 	// read fills rec from a 2xx response body of the given media type.
-	read func(c *Client, ctx context.Context, rec *Record, req Request, body io.Reader, mediaType string)
+	read func(c *Client, ctx context.Context, rec *Record, req *Request, body io.Reader, mediaType string)
 	// pooling: one JSON body with no generated text (no stream, no TTFT),
 	// only latency and input tokens.
 	pooling bool

@@ -17,7 +17,7 @@ type rerankRequest struct {
 	TopN      int      `json:"top_n"`
 }
 
-func rerankBody(ep *Endpoint, req Request) ([]byte, error) {
+func rerankBody(ep *Endpoint, req *Request) ([]byte, error) {
 	if len(req.Documents) == 0 {
 		return nil, errors.New("rerank request without documents")
 	}
@@ -33,7 +33,7 @@ func rerankPath(ep *Endpoint) string {
 }
 
 // readRerank reads a successful rerank response to req.
-func (c *Client) readRerank(ctx context.Context, rec *Record, req Request, body io.Reader, _ string) {
+func (c *Client) readRerank(ctx context.Context, rec *Record, req *Request, body io.Reader, _ string) {
 	if b, ok := c.readBody(ctx, rec, body); ok {
 		c.checkRerank(rec, b, len(req.Documents))
 	}

@@ -19,7 +19,7 @@ import (
 // that reading a chunk does not allocate.
 
 // readGeneration reads a chat or completions response.
-func (c *Client) readGeneration(ctx context.Context, rec *Record, req Request, body io.Reader, mediaType string) {
+func (c *Client) readGeneration(ctx context.Context, rec *Record, req *Request, body io.Reader, mediaType string) {
 	if !c.ep.Stream {
 		c.readPlain(ctx, rec, req.Answer, body)
 		return
