@@ -271,7 +271,10 @@ func chunkSize(l []byte) (int64, error) {
 }
 
 // Close ends the body: a body not read to its end closes its connection,
-// since what is left of it would be read as the next response.
+// since what is left of it would be read as the next response. Unlike
+// net/http's, it must not race a Read (the prober reads and closes on one
+// goroutine); a read is ended from elsewhere by canceling the request's
+// context, which closes the connection under it.
 func (b *body) Close() error {
 	if b.c != nil {
 		b.c.release(false)
