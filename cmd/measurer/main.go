@@ -66,7 +66,7 @@ func run() int {
 	heapProfile := flag.String("heapprofile", "", "write a heap profile of the client in the middle of the last scenario's measured window to this file")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per scenario")
 	warmup := flag.Duration("warmup", 3*time.Second, "warmup per scenario (connections opened, loops in step)")
-	scenarios := flag.String("scenarios", "streams=1,streams=100,streams=1000,streams=2000,rate=200", "comma-separated streams=N (closed-loop concurrent streams) and rate=R (open-loop constant req/s)")
+	scenarios := flag.String("scenarios", "streams=1,streams=100,streams=1000,streams=2000,rate=200,floor=1000", "comma-separated streams=N (closed-loop concurrent streams), rate=R (open-loop constant req/s) and floor=N (N closed-loop streams read by the floor client: one epoll thread, one read per chunk, nothing else)")
 	pin := flag.Bool("pin", true, "pin the client and the simulator to a CPU each, where this process may use two or more")
 	realtime := flag.Bool("realtime", false, "with -pin: run both in the SCHED_FIFO class, so that other work on a shared machine does not delay their wake-ups (needs root or CAP_SYS_NICE)")
 	jsonOut := flag.String("json", "", "also write the rows as JSON to this file")
@@ -147,9 +147,11 @@ func (fixed) Next() probe.Request {
 // the configured values, as the engine's summary has them).
 type row struct {
 	Scenario string `json:"scenario"`
-	Requests int64  `json:"requests"`
-	Failed   int64  `json:"failed"`
-	Compared int    `json:"requests_compared"`
+	// Floor: the floor client's row (floor=N), which has CPU figures only.
+	Floor    bool  `json:"floor,omitempty"`
+	Requests int64 `json:"requests"`
+	Failed   int64 `json:"failed"`
+	Compared int   `json:"requests_compared"`
 
 	TTFTErrP50 float64 `json:"ttft_error_p50_ms"`
 	TTFTErrP99 float64 `json:"ttft_error_p99_ms"`
@@ -184,7 +186,7 @@ func measure(child *simChild, scenario string, duration, warmup time.Duration, p
 	kind, val, _ := strings.Cut(scenario, "=")
 	n, err := strconv.ParseFloat(val, 64)
 	if err != nil || n <= 0 {
-		return row{}, fmt.Errorf("scenario %q: want streams=N or rate=R", scenario)
+		return row{}, fmt.Errorf("scenario %q: want streams=N, rate=R or floor=N", scenario)
 	}
 	o := load.Options{Duration: duration, Warmup: warmup, MaxInFlight: 4096, StopErrorRatio: 1, LagThreshold: 5 * time.Millisecond,
 		Target: "sim", Model: sim.DefaultModel, Drain: 30 * time.Second}
@@ -195,8 +197,10 @@ func measure(child *simChild, scenario string, duration, warmup time.Duration, p
 	case "rate":
 		o.Mode, o.Rates = load.ModeRate, []float64{n}
 		concurrency = n * (injectedTTFT + outputTokens*injectedITL).Seconds()
+	case "floor":
+		return measureFloor(child, scenario, int(n), duration, warmup)
 	default:
-		return row{}, fmt.Errorf("scenario %q: want streams=N or rate=R", scenario)
+		return row{}, fmt.Errorf("scenario %q: want streams=N, rate=R or floor=N", scenario)
 	}
 	every := max(1, int(concurrency)/tracedConns)
 	client := probe.NewClient(probe.Endpoint{Name: "sim", URL: child.url, Model: sim.DefaultModel, Stream: true, Timeout: time.Minute})
@@ -391,6 +395,12 @@ func printTable(w io.Writer, rows []row) {
 		if r.OpenLoop {
 			lag50, lag99 = f(r.LagP50, 3), f(r.LagP99, 3)
 		}
+		if r.Floor {
+			// Only CPU: the floor keeps no records and no heap per stream.
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%d\t-\t-\t-\t-\t-\t\n",
+				r.Scenario, r.Requests, f(r.ClientCPUPerToken, 2), f(r.SimCPUPerToken, 2), f(r.ClientCores, 2), f(r.SimCores, 2), r.PeakInFlight)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Scenario, r.Requests, r.Failed, r.Compared,
 			f(r.TTFTErrP50, 3), f(r.TTFTErrP99, 3), f(r.ITLErrP50, 3), f(r.ITLErrP99, 3),
@@ -400,5 +410,17 @@ func printTable(w io.Writer, rows []row) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nms: err = client's stamp - simulator's send time; sim lag = send - due; TTFT-100ms = the engine's TTFT minus the configured one.")
-	fmt.Fprintln(w, "Targets at 1000 streams: TTFT err p50 <= 2 ms, ITL err p50 <= 0.5 ms, client <= 3 µs/token, RSS/stream <= 48 KiB.")
+	fmt.Fprintln(w, "Targets at 1000 streams: TTFT err p50 <= 2 ms, ITL err p50 <= 0.5 ms, RSS/stream <= 48 KiB, client µs/tok <= 2 x floor=1000's.")
+	var client, floor float64
+	for _, r := range rows {
+		switch r.Scenario {
+		case "streams=1000":
+			client = r.ClientCPUPerToken
+		case "floor=1000":
+			floor = r.ClientCPUPerToken
+		}
+	}
+	if client > 0 && floor > 0 {
+		fmt.Fprintf(w, "client / floor at 1000 streams: %.2f / %.2f µs a token = %.2f (target <= 2)\n", client, floor, client/floor)
+	}
 }
