@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llmprobe/llmprobe/probe/floor"
 )
 
 // The cost of the client per streamed token, measured as the issue's
@@ -43,11 +45,11 @@ func BenchmarkStreams(b *testing.B) {
 	// The target the client is held to is its cost against the floor that
 	// reads the same streams in the same run (README, "Measuring the
 	// measurer"): a fixed number of µs is the machine's as much as ours.
-	var client, floor float64
+	var client, floorCost float64
 	defer func() {
-		if client > 0 && floor > 0 {
+		if client > 0 && floorCost > 0 {
 			// Printed, not logged: a parent benchmark's log shows only under -v.
-			fmt.Printf("client / floor-epoll at 1000 streams: %.0f / %.0f ns a token = %.2f (target <= 2)\n", client, floor, client/floor)
+			fmt.Printf("client / floor-epoll at 1000 streams: %.0f / %.0f ns a token = %.2f (target <= 2)\n", client, floorCost, client/floorCost)
 		}
 	}()
 	for _, m := range []int{1, 100, 1000} {
@@ -84,23 +86,42 @@ func BenchmarkStreams(b *testing.B) {
 			benchRounds(b, m, func(i int) error { return streams[i].do(strings.TrimPrefix(url, "http://")) })
 		})
 	}
-	if epollFloor == nil {
-		return
-	}
+	// floor-epoll: the same streams read by package floor's reader, one
+	// epoll thread and one read per chunk, no netpoller: the least any
+	// client can do, and what the target is a multiple of.
 	for _, m := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("floor-epoll/streams=%d", m), func(b *testing.B) {
-			perToken := benchRounds(b, m, epollFloor(b, strings.TrimPrefix(url, "http://"), m))
+			ends := make([]chan struct{}, m)
+			for i := range ends {
+				ends[i] = make(chan struct{}, 1)
+			}
+			f, err := floor.New(strings.TrimPrefix(url, "http://"), m, []byte(rawRequest), func(i int) error {
+				ends[i] <- struct{}{}
+				return nil
+			})
+			if err != nil {
+				b.Skip(err) // not Linux
+			}
+			defer f.Close()
+			go func() {
+				if err := f.Run(); err != nil {
+					panic(err) // a benchmark's stream cannot fail on its own
+				}
+			}()
+			defer f.Stop()
+			perToken := benchRounds(b, m, func(i int) error {
+				if err := f.Send(i); err != nil {
+					return err
+				}
+				<-ends[i]
+				return nil
+			})
 			if m == 1000 {
-				floor = perToken
+				floorCost = perToken
 			}
 		})
 	}
 }
-
-// epollFloor, where the system has epoll, opens m connections to addr and
-// returns the function that sends the i-th a request and waits for its
-// response's end (stream_floor_linux_test.go).
-var epollFloor func(b *testing.B, addr string, m int) func(i int) error
 
 // benchRounds runs b.N rounds of m concurrent streams (stream(i) runs the
 // i-th), after one round of warm-up, reports the metrics and returns the
