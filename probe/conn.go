@@ -63,20 +63,21 @@ type transport interface {
 }
 
 func newPool(ep Endpoint) *pool {
-	p := &pool{ep: ep, lean: leanTarget(ep.URL), dial: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
+	p := &pool{ep: ep, lean: leanTarget(ep.URL, http.ProxyFromEnvironment), dial: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
 	p.cur.Store(p.client(p.newTransport(defaultIdleConnTimeout)))
 	return p
 }
 
 // leanTarget reports whether h1's transport can reach a target: plain
-// HTTP, and no proxy from the environment for it.
-func leanTarget(raw string) bool {
+// HTTP, and no proxy for it (proxy is the environment's, as net/http's
+// transport reads it).
+func leanTarget(raw string, proxy func(*http.Request) (*url.URL, error)) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return false
 	}
-	proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u})
-	return err == nil && proxy == nil
+	via, err := proxy(&http.Request{URL: u})
+	return err == nil && via == nil
 }
 
 func (p *pool) newTransport(idle time.Duration) transport {
